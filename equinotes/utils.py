@@ -1,0 +1,80 @@
+"""Reproducibility and device helpers shared by every chapter.
+
+Every notebook starts with ``seed_everything`` and picks its device with ``get_device``, so a CPU
+reader and a GPU reader run the same code; only a scale variable in the notebook changes.
+"""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+__all__ = ["seed_everything", "get_device", "check_images", "check_int"]
+
+
+def check_int(name: str, value, minimum: int | None = None) -> int:
+    """Return ``value`` as an int, raising ``TypeError``/``ValueError`` with a clear message."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA) and return a seeded CPU ``torch.Generator``.
+
+    Args:
+        seed: a non-negative integer.
+    Returns:
+        A ``torch.Generator`` seeded with ``seed``, for code that wants its own random stream.
+    """
+    seed = check_int("seed", seed, minimum=0)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """The device to compute on: CUDA when present, else CPU.
+
+    Args:
+        prefer: ``None`` (automatic), ``"cpu"`` or ``"cuda"``. Asking for CUDA on a machine without it
+            raises ``ValueError`` rather than failing later inside a kernel.
+    """
+    if prefer is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(prefer, str):
+        raise TypeError(f"prefer must be None or a string, got {type(prefer).__name__}")
+    if prefer not in ("cpu", "cuda"):
+        raise ValueError(f"prefer must be 'cpu' or 'cuda', got {prefer!r}")
+    if prefer == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but torch.cuda.is_available() is False")
+    return torch.device(prefer)
+
+
+def check_images(images, name: str = "images", square: bool = False, channels: int | None = None) -> torch.Tensor:
+    """Validate an image batch ``[B, C, H, W]`` of floating dtype and return it.
+
+    Raises ``TypeError`` for a non-tensor or non-float tensor and ``ValueError`` for a wrong rank,
+    a non-square image when ``square`` is set, or a wrong channel count.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape [B, C, H, W], got {type(images).__name__}")
+    if images.dim() != 4:
+        raise ValueError(f"{name} must have shape [B, C, H, W], got shape {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise TypeError(f"{name} must be a floating tensor (float32 or float64), got {images.dtype}")
+    if square and images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"{name} must be square (H == W), got H={images.shape[-2]}, W={images.shape[-1]}")
+    if channels is not None and images.shape[1] != channels:
+        raise ValueError(f"{name} must have {channels} channel(s), got {images.shape[1]}")
+    return images
