@@ -35,7 +35,7 @@ def invariant_action(g, y):
 
 @dataclass
 class ElementError:
-    """The gap at one group element: ``abs`` = max |f(g.x) - g.f(x)|, ``rel`` = ||diff|| / ||g.f(x)||."""
+    """The gap at one group element: ``abs`` = max of ``abs(f(g.x) - g.f(x))``, ``rel`` = ``norm(diff) / norm(g.f(x))``."""
 
     element: Any
     abs: float
@@ -135,7 +135,7 @@ def assert_equivariant(f: Callable, x, act_in: Callable, act_out: Callable, elem
 def symmetrize(f: Callable, group: FiniteGroup, act_in: Callable, act_out: Callable = invariant_action) -> Callable:
     """The Reynolds average of f over a finite group:
 
-        f_sym(x) = (1/|G|) * sum_g  act_out(g^{-1}, f(act_in(g, x)))
+        f_sym(x) = mean over g in G of act_out(g^{-1}, f(act_in(g, x)))
 
     ``f_sym`` is exactly equivariant (``f_sym(g.x) = g.f_sym(x)``) for *any* f, and equals f when f was
     already equivariant. With the default ``act_out`` it is invariant.

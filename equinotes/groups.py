@@ -97,10 +97,11 @@ def _as_angle_batch(angle, batch: int | None = None, dtype=torch.float32, device
 
 
 def quarter_turns(angle) -> int | None:
-    """If every angle is a whole number of quarter turns (within 1e-9 rad), that number mod 4; else None."""
+    """If every angle is a whole number of quarter turns (within 1e-9 rad, 1e-6 for float32 tensors), that number mod 4; else None."""
+    tol = 1e-6 if isinstance(angle, torch.Tensor) and angle.dtype in (torch.float32, torch.float16) else 1e-9
     a = _as_angle_batch(angle, dtype=torch.float64)
     k = torch.round(a / (math.pi / 2))
-    if torch.all(torch.abs(a - k * math.pi / 2) < 1e-9) and torch.all(k == k[0]):
+    if torch.all(torch.abs(a - k * math.pi / 2) < tol) and torch.all(k == k[0]):
         return int(k[0].item()) % 4
     return None
 
@@ -111,12 +112,14 @@ def rotation_matrix(angle, dtype=torch.float32, device=None) -> torch.Tensor:
     Because y points down the screen, this is ``[[cos, sin], [-sin, cos]]`` in (x, y) coordinates.
     Whole quarter turns get exact integer entries (no 6e-17 residue).
     """
-    a = _as_angle_batch(angle, dtype=dtype, device=device)
-    k = torch.round(a.double() / (math.pi / 2))
-    exact = torch.abs(a.double() - k * math.pi / 2) < 1e-9
-    c, s = torch.cos(a), torch.sin(a)
-    c = torch.where(exact, torch.tensor([1.0, 0.0, -1.0, 0.0], dtype=a.dtype, device=a.device)[(k % 4).long()], c)
-    s = torch.where(exact, torch.tensor([0.0, 1.0, 0.0, -1.0], dtype=a.dtype, device=a.device)[(k % 4).long()], s)
+    # Work in float64 so that whole quarter turns are recognised (pi/2 in float32 is off by 4e-8).
+    tol = 1e-6 if isinstance(angle, torch.Tensor) and angle.dtype in (torch.float32, torch.float16) else 1e-9
+    a = _as_angle_batch(angle, dtype=torch.float64, device=device)
+    k = torch.round(a / (math.pi / 2))
+    exact = torch.abs(a - k * math.pi / 2) < tol
+    quarter = (k % 4).long()
+    c = torch.where(exact, torch.tensor([1.0, 0.0, -1.0, 0.0], dtype=a.dtype, device=a.device)[quarter], torch.cos(a))
+    s = torch.where(exact, torch.tensor([0.0, 1.0, 0.0, -1.0], dtype=a.dtype, device=a.device)[quarter], torch.sin(a))
     return torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2).to(dtype)
 
 

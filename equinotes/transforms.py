@@ -137,7 +137,7 @@ def invert_transform(phi: torch.Tensor, n_iter: int = 30) -> torch.Tensor:
     """Numerical inverse of a transform close to the identity, by fixed-point iteration.
 
     With phi = id + u, the inverse id + v satisfies v(x) = -u(x + v(x)); iterating that map converges
-    when u is a contraction-sized displacement (|grad u| < 1). Returns ``[B, H, W, 2]``.
+    when the displacement u is small enough to be a contraction (its Jacobian norm below 1). Returns ``[B, H, W, 2]``.
     """
     check_transform(phi)
     n_iter = check_int("n_iter", n_iter, minimum=1)

@@ -1,0 +1,18 @@
+import os
+
+import pytest
+import torch
+
+# Claims recorded while tests run go to a throwaway ledger, never to the site's.
+os.environ.setdefault("EQUINOTES_LEDGER", os.path.join(os.path.dirname(__file__), "..", "_build", "test_ledger.jsonl"))
+
+
+@pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
+def dtype(request):
+    """Run a test under both float32 and float64 (tolerances are keyed by dtype)."""
+    return request.param
+
+
+@pytest.fixture
+def tolerance(dtype):
+    return {torch.float32: 1e-5, torch.float64: 1e-10}[dtype]

@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from equinotes import utils
+
+
+def test_seed_everything_makes_runs_repeat():
+    utils.seed_everything(3)
+    a = torch.rand(5)
+    generator = utils.seed_everything(3)
+    assert torch.equal(a, torch.rand(5))
+    assert isinstance(generator, torch.Generator)
+
+
+@pytest.mark.parametrize("bad, error", [(-1, ValueError), (1.5, TypeError), ("0", TypeError), (True, TypeError)])
+def test_seed_everything_rejects_bad_seed(bad, error):
+    with pytest.raises(error):
+        utils.seed_everything(bad)
+
+
+def test_get_device_defaults_to_what_is_there():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert utils.get_device().type == expected
+    assert utils.get_device("cpu").type == "cpu"
+
+
+def test_get_device_rejects_bad_requests():
+    with pytest.raises(ValueError):
+        utils.get_device("tpu")
+    with pytest.raises(TypeError):
+        utils.get_device(0)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            utils.get_device("cuda")
+
+
+def test_check_images_accepts_and_rejects():
+    x = torch.zeros(2, 1, 4, 4)
+    assert utils.check_images(x, square=True, channels=1) is x
+    with pytest.raises(TypeError):
+        utils.check_images(x.numpy())
+    with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
+        utils.check_images(torch.zeros(4, 4))
+    with pytest.raises(TypeError, match="floating"):
+        utils.check_images(torch.zeros(2, 1, 4, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="square"):
+        utils.check_images(torch.zeros(2, 1, 4, 5), square=True)
+    with pytest.raises(ValueError, match="channel"):
+        utils.check_images(x, channels=3)
+
+
+def test_check_int():
+    assert utils.check_int("n", 3, minimum=1) == 3
+    with pytest.raises(ValueError):
+        utils.check_int("n", 0, minimum=1)
+    with pytest.raises(TypeError):
+        utils.check_int("n", 2.0)
