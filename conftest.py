@@ -1,10 +1,12 @@
+"""Shared pytest setup for unit tests (tests/) and notebook runs (book/ via nbval)."""
 import os
 
 import pytest
 import torch
 
-# Claims recorded while tests run go to a throwaway ledger, never to the site's.
-os.environ.setdefault("EQUINOTES_LEDGER", os.path.join(os.path.dirname(__file__), "..", "_build", "test_ledger.jsonl"))
+ROOT = os.path.dirname(os.path.abspath(__file__))
+# Claims recorded while tests run go to a throwaway ledger, never to the site's (kernels inherit this).
+os.environ.setdefault("EQUINOTES_LEDGER", os.path.join(ROOT, "_build", "test_ledger.jsonl"))
 
 
 @pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
