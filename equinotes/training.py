@@ -35,7 +35,8 @@ def train(model: torch.nn.Module, loss_fn: Callable, sample_batch: Callable, n_s
             seeded CPU ``torch.Generator``) and move tensors to the device yourself (``model`` tells it).
         n_steps: number of optimizer steps.
         lr, weight_decay: optimizer settings. optimizer: ``"adam"`` or ``"sgd"``.
-        seed: seeds torch and the batch generator, so the same call gives the same model.
+        seed: seeds torch and the batch generator, so the same call on the same initial model gives the
+            same trained model (seed before building the model to fix its initial weights too).
         device: where to train; ``None`` picks CUDA when present.
         progress: show a tqdm progress bar.
         grad_clip: optional max gradient norm.
@@ -84,3 +85,106 @@ def train(model: torch.nn.Module, loss_fn: Callable, sample_batch: Callable, n_s
     log.seconds = time.perf_counter() - start
     model.eval()
     return log
+
+
+# --- Classification helpers (added for chapter 1; later chapters may reuse them) -------------------------
+
+def _check_labelled(images, labels) -> None:
+    from .utils import check_images
+
+    check_images(images)
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.dtype != torch.int64:
+        raise TypeError("labels must be an int64 tensor of shape [N]")
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(f"got {images.shape[0]} images but {labels.shape[0]} labels")
+    if images.shape[0] == 0:
+        raise ValueError("need at least one image")
+
+
+def random_rotation(images: torch.Tensor, generator: torch.Generator, quarter_turns_only: bool = False) -> torch.Tensor:
+    """Turn each image by its own random angle (an augmentation and the rotated-MNIST protocol).
+
+    Args:
+        images: ``[B, C, H, W]``.
+        generator: a CPU ``torch.Generator`` (the angles are drawn from it, so runs are reproducible).
+        quarter_turns_only: draw from the four quarter turns (exact, square images) instead of uniform
+            angles in [0, 2 pi) (bilinear, zero fill).
+    Returns:
+        ``[B, C, H, W]``.
+    """
+    import math
+
+    from .groups import rot90, rotate
+    from .utils import check_images
+
+    check_images(images)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    b = images.shape[0]
+    if quarter_turns_only:
+        ks = torch.randint(0, 4, (b,), generator=generator)
+        return torch.stack([rot90(images[i], int(ks[i])) for i in range(b)])
+    angles = torch.rand(b, generator=generator, dtype=torch.float64) * (2 * math.pi)
+    return rotate(images, angles.to(images.device))
+
+
+def classification_sampler(images: torch.Tensor, labels: torch.Tensor, batch_size: int = 64,
+                           augment: Callable | None = None, device=None) -> Callable:
+    """A ``sample_batch(step, generator) -> (x, y)`` for ``train``: random minibatches with replacement.
+
+    Args:
+        images: ``[N, C, H, W]``; labels: int64 ``[N]``.
+        batch_size: images per batch.
+        augment: optional ``augment(x, generator) -> x`` applied to every batch (e.g. ``random_rotation``).
+        device: where batches go; ``None`` picks CUDA when present.
+    """
+    _check_labelled(images, labels)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    if augment is not None and not callable(augment):
+        raise TypeError("augment must be None or a callable (x, generator) -> x")
+    device = get_device() if device is None else torch.device(device)
+
+    def sample_batch(step, generator):
+        idx = torch.randint(0, images.shape[0], (batch_size,), generator=generator)
+        x = images[idx]
+        if augment is not None:
+            x = augment(x, generator)
+        return x.to(device), labels[idx].to(device)
+
+    return sample_batch
+
+
+def cross_entropy_loss(model: torch.nn.Module, batch) -> torch.Tensor:
+    """``loss_fn`` for ``train`` on ``(x [B, C, H, W], y [B])`` batches: the mean cross-entropy of the logits."""
+    x, y = batch
+    return torch.nn.functional.cross_entropy(model(x), y)
+
+
+def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 500, device=None) -> torch.Tensor:
+    """Logits of ``model`` on ``images`` ``[N, C, H, W]``, in eval mode, without gradients, in batches.
+
+    Returns ``[N, n_classes]`` on the CPU.
+    """
+    from .utils import check_images
+
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_images(images)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    device = next(model.parameters()).device if device is None else torch.device(device)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = torch.cat([model(images[i:i + batch_size].to(device)).cpu() for i in range(0, images.shape[0], batch_size)])
+    model.train(was_training)
+    return out
+
+
+def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500,
+             device=None) -> float:
+    """Fraction of ``images`` ``[N, C, H, W]`` whose arg-max logit equals ``labels`` ``[N]`` (int64)."""
+    _check_labelled(images, labels)
+    return (predict(model, images, batch_size, device).argmax(dim=1) == labels.cpu()).double().mean().item()
+
+
+__all__ += ["random_rotation", "classification_sampler", "cross_entropy_loss", "predict", "accuracy"]

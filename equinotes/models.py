@@ -1,0 +1,263 @@
+"""Small image classifiers in plain torch: an ordinary CNN and a C4 group-equivariant CNN.
+
+The C4 network follows Cohen & Welling's group convolutions, for the four quarter turns only, so that
+every layer is *exactly* equivariant (each rotation is a permutation of pixels):
+
+* ``LiftingConv2d``: image ``[B, C, H, W]`` -> group features ``[B, C', 4, H, W]``; channel r of the new
+  axis is the image correlated with the filter turned by r quarter turns.
+* ``GroupConv2d``: group features ``[B, C, 4, H, W]`` -> ``[B, C', 4, H, W]``; one filter bank over the
+  rotation axis and the plane, turned and cyclically shifted for each output rotation.
+* ``RotationPool``: ``[B, C, 4, H, W]`` -> ``[B, C, H, W]``, the max (or mean) over the rotation axis.
+
+How a quarter turn acts on each kind of tensor:
+
+* on an image ``x``: ``groups.rot90(x, k)``;
+* on group features ``y``: ``c4_feature_action(k, y)`` = turn every plane by k and roll the rotation axis
+  by k (``y'[:, :, r] = rot90(y[:, :, r - k], k)``).
+
+Lifting and group convolutions map the first action to the second; rotation pooling maps the second
+back to the first; a global spatial average then makes the features invariant. Stride-1 convolutions
+with zero padding of an odd filter, pointwise nonlinearities and 2x2 max pooling of an image with even
+side are all equivariant to quarter turns, so ``C4CNN`` is exactly invariant by construction.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .groups import rot90
+from .utils import check_images, check_int
+
+__all__ = [
+    "LiftingConv2d", "GroupConv2d", "RotationPool", "GroupMaxPool2d", "c4_feature_action",
+    "check_group_features", "PlainCNN", "C4CNN", "count_parameters",
+]
+
+N_ROTATIONS = 4
+
+
+def _check_odd_kernel(kernel_size) -> int:
+    kernel_size = check_int("kernel_size", kernel_size, minimum=1)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd so the filter has a centre pixel, got {kernel_size}")
+    return kernel_size
+
+
+def check_group_features(features, name: str = "features", channels: int | None = None) -> torch.Tensor:
+    """Validate C4 group features ``[B, C, 4, H, W]`` (square planes, floating dtype) and return them."""
+    if not isinstance(features, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape [B, C, 4, H, W], got {type(features).__name__}")
+    if features.dim() != 5 or features.shape[2] != N_ROTATIONS:
+        raise ValueError(f"{name} must have shape [B, C, 4, H, W], got shape {tuple(features.shape)}")
+    if not features.is_floating_point():
+        raise TypeError(f"{name} must be a floating tensor (float32 or float64), got {features.dtype}")
+    if features.shape[-1] != features.shape[-2]:
+        raise ValueError(f"{name} must have square planes (H == W), got H={features.shape[-2]}, W={features.shape[-1]}")
+    if channels is not None and features.shape[1] != channels:
+        raise ValueError(f"{name} must have {channels} channel(s), got {features.shape[1]}")
+    return features
+
+
+def c4_feature_action(k: int, features: torch.Tensor) -> torch.Tensor:
+    """The quarter turn ``k`` acting on group features ``[B, C, 4, H, W]``.
+
+    Every plane turns by k quarter turns (counter-clockwise as displayed, like ``groups.rot90``) and the
+    rotation axis is rolled by k: ``out[:, :, r] = rot90(features[:, :, r - k], k)``. Returns the same shape.
+    """
+    k = check_int("k", k)
+    check_group_features(features)
+    return rot90(torch.roll(features, shifts=k % N_ROTATIONS, dims=2), k)
+
+
+class LiftingConv2d(nn.Module):
+    """Lift an image to C4 group features by correlating it with four turned copies of each filter.
+
+    ``out[:, o, r] = sum_i  x[:, i] * rot90(weight[o, i], r)  + bias[o]`` (``*`` = correlation, zero padding
+    ``kernel_size // 2``, stride 1).
+
+    Shapes: input ``[B, in_channels, H, W]`` (square) -> output ``[B, out_channels, 4, H, W]``.
+    Equivariance: ``lift(rot90(x, k)) == c4_feature_action(k, lift(x))`` exactly.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = True):
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, minimum=1)
+        self.out_channels = check_int("out_channels", out_channels, minimum=1)
+        self.kernel_size = _check_odd_kernel(kernel_size)
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
+        fan_in = in_channels * kernel_size ** 2
+        self.bias = nn.Parameter(torch.empty(out_channels).uniform_(-fan_in ** -0.5, fan_in ** -0.5)) if bias else None
+
+    def filters(self) -> torch.Tensor:
+        """The four turned filter banks as one ordinary bank ``[out_channels * 4, in_channels, k, k]``."""
+        turned = torch.stack([rot90(self.weight, r) for r in range(N_ROTATIONS)], dim=1)  # [O, 4, I, k, k]
+        return turned.reshape(self.out_channels * N_ROTATIONS, self.in_channels, self.kernel_size, self.kernel_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, name="x", square=True, channels=self.in_channels)
+        y = F.conv2d(x, self.filters().to(x.dtype), padding=self.kernel_size // 2)
+        y = y.view(x.shape[0], self.out_channels, N_ROTATIONS, *y.shape[-2:])
+        if self.bias is not None:
+            y = y + self.bias.to(x.dtype).view(1, -1, 1, 1, 1)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+
+
+class GroupConv2d(nn.Module):
+    """A C4 group convolution: group features in, group features out.
+
+    With ``weight`` of shape ``[out, in, 4, k, k]``:
+    ``out[:, o, r] = sum_{i, s}  y[:, i, s] * rot90(weight[o, i, (s - r) mod 4], r)  + bias[o]``.
+
+    Shapes: input ``[B, in_channels, 4, H, W]`` (square) -> output ``[B, out_channels, 4, H, W]``.
+    Equivariance: ``gconv(c4_feature_action(k, y)) == c4_feature_action(k, gconv(y))`` exactly.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = True):
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, minimum=1)
+        self.out_channels = check_int("out_channels", out_channels, minimum=1)
+        self.kernel_size = _check_odd_kernel(kernel_size)
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, N_ROTATIONS, kernel_size, kernel_size))
+        nn.init.kaiming_uniform_(self.weight.view(out_channels, -1, kernel_size, kernel_size), a=5 ** 0.5)
+        fan_in = in_channels * N_ROTATIONS * kernel_size ** 2
+        self.bias = nn.Parameter(torch.empty(out_channels).uniform_(-fan_in ** -0.5, fan_in ** -0.5)) if bias else None
+
+    def filters(self) -> torch.Tensor:
+        """All output rotations' filters as one ordinary bank ``[out_channels * 4, in_channels * 4, k, k]``."""
+        # For output rotation r: roll the input-rotation axis by r, then turn every plane by r.
+        banks = [rot90(torch.roll(self.weight, shifts=r, dims=2), r) for r in range(N_ROTATIONS)]
+        stacked = torch.stack(banks, dim=1)  # [O, 4 (r), I, 4 (s), k, k]
+        k = self.kernel_size
+        return stacked.reshape(self.out_channels * N_ROTATIONS, self.in_channels * N_ROTATIONS, k, k)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        check_group_features(y, name="y", channels=self.in_channels)
+        b, _, _, h, w = y.shape
+        z = F.conv2d(y.reshape(b, self.in_channels * N_ROTATIONS, h, w), self.filters().to(y.dtype),
+                     padding=self.kernel_size // 2)
+        z = z.view(b, self.out_channels, N_ROTATIONS, h, w)
+        if self.bias is not None:
+            z = z + self.bias.to(y.dtype).view(1, -1, 1, 1, 1)
+        return z
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+
+
+class RotationPool(nn.Module):
+    """Pool over the rotation axis: ``[B, C, 4, H, W]`` -> ``[B, C, H, W]`` (``mode`` = "max" or "mean").
+
+    Equivariance: ``pool(c4_feature_action(k, y)) == rot90(pool(y), k)``: the result turns like an image.
+    """
+
+    def __init__(self, mode: str = "max"):
+        super().__init__()
+        if mode not in ("max", "mean"):
+            raise ValueError(f"mode must be 'max' or 'mean', got {mode!r}")
+        self.mode = mode
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        check_group_features(y, name="y")
+        return y.amax(dim=2) if self.mode == "max" else y.mean(dim=2)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}"
+
+
+class GroupMaxPool2d(nn.Module):
+    """2x2 spatial max pooling of group features ``[B, C, 4, H, W]`` -> ``[B, C, 4, H/2, W/2]``.
+
+    Exactly C4-equivariant only when H (= W) is even, so odd sizes raise ``ValueError``.
+    """
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        check_group_features(y, name="y")
+        b, c, g, h, w = y.shape
+        if h % 2:
+            raise ValueError(f"GroupMaxPool2d needs an even plane size to stay C4-equivariant, got {h}x{w}")
+        return F.max_pool2d(y.reshape(b, c * g, h, w), 2).view(b, c, g, h // 2, w // 2)
+
+
+def _check_widths(widths) -> tuple:
+    if not isinstance(widths, (tuple, list)) or len(widths) != 3:
+        raise ValueError(f"widths must be a tuple of three channel counts, got {widths!r}")
+    return tuple(check_int("width", w, minimum=1) for w in widths)
+
+
+class PlainCNN(nn.Module):
+    """An ordinary small CNN classifier (no symmetry built in beyond translations).
+
+    conv3x3 -> ReLU -> maxpool2 -> conv3x3 -> ReLU -> maxpool2 -> conv3x3 -> ReLU -> global mean -> linear.
+
+    Shapes: input ``[B, in_channels, H, W]`` -> logits ``[B, n_classes]``.
+    """
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 10, widths=(8, 16, 32)):
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, minimum=1)
+        self.n_classes = check_int("n_classes", n_classes, minimum=2)
+        c1, c2, c3 = _check_widths(widths)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(),
+        )
+        self.head = nn.Linear(c3, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, name="x", channels=self.in_channels)
+        if min(x.shape[-2:]) < 4:
+            raise ValueError(f"x must be at least 4x4 pixels, got {tuple(x.shape[-2:])}")
+        return self.head(self.features(x).mean(dim=(-2, -1)))
+
+
+class C4CNN(nn.Module):
+    """A C4-invariant classifier built from exactly equivariant layers.
+
+    lift3x3 -> ReLU -> maxpool2 -> gconv3x3 -> ReLU -> maxpool2 -> gconv3x3 -> ReLU -> rotation pool
+    -> global spatial mean -> linear.
+
+    Shapes: input ``[B, in_channels, H, W]`` with H == W divisible by 4 -> logits ``[B, n_classes]``.
+    ``features(x)`` returns the invariant feature vector ``[B, widths[2]]``.
+    Invariance: ``model(rot90(x, k)) == model(x)`` for every k, on any input, up to float rounding.
+    """
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 10, widths=(4, 8, 16), pool: str = "max"):
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, minimum=1)
+        self.n_classes = check_int("n_classes", n_classes, minimum=2)
+        c1, c2, c3 = _check_widths(widths)
+        self.lift = LiftingConv2d(in_channels, c1, 3)
+        self.gconv1 = GroupConv2d(c1, c2, 3)
+        self.gconv2 = GroupConv2d(c2, c3, 3)
+        self.pool = GroupMaxPool2d()
+        self.rotation_pool = RotationPool(pool)
+        self.head = nn.Linear(c3, n_classes)
+
+    def group_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last group features ``[B, widths[2], 4, H/4, W/4]`` (equivariant, before pooling)."""
+        check_images(x, name="x", square=True, channels=self.in_channels)
+        if x.shape[-1] % 4:
+            raise ValueError(f"C4CNN needs a side divisible by 4 (two exact 2x2 poolings), got {x.shape[-1]}")
+        y = self.pool(torch.relu(self.lift(x)))
+        y = self.pool(torch.relu(self.gconv1(y)))
+        return torch.relu(self.gconv2(y))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Invariant features ``[B, widths[2]]``: rotation pooling, then the mean over the plane."""
+        return self.rotation_pool(self.group_features(x)).mean(dim=(-2, -1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters of ``model``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
