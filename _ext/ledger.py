@@ -1,9 +1,9 @@
 """Sphinx extension: the claims ledger page and the measured execution times, generated at build time.
 
-* At the start of a build the ledger file is emptied and ``EQUINOTES_LEDGER`` points the notebook
+* Build with ``--all``: at the start of a build the ledger file is emptied and ``EQUINOTES_LEDGER`` points the notebook
   kernels at it, so the page shows exactly the claims this build checked.
 * ``{claims-ledger}`` (in book/ledger.md) becomes a table of every recorded claim, filled in after all
-  notebooks have executed (at ``doctree-resolved``). Its ``:expected:`` option lists the claim ids the
+  notebooks have executed (at ``doctree-resolved``), each id linked to the page that recorded it. Its ``:expected:`` option lists the claim ids the
   book promises; a missing one is a warning, and the build runs with ``-W``, so it fails.
 * ``{execution-times}`` becomes a table of each notebook's measured execution time.
 """
@@ -52,14 +52,28 @@ def _reset_ledger(app):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("")
     os.environ["EQUINOTES_LEDGER"] = str(path)
+    app.env.equinotes_claim_pages = {}
+    app.env.equinotes_ledger_offset = 0
 
 
-def _chapter_doc(app, chapter: int):
-    pattern = re.compile(rf"(^|/)0?{chapter}_[^/]*$")
-    for doc in sorted(app.env.found_docs):
-        if pattern.search(doc):
-            return doc
-    return None
+def _note_claim_pages(app, doctree):
+    """After a page is read (and its notebook executed), remember which claims it recorded.
+
+    Pages are read one at a time (this extension is not parallel-read safe), so the lines added to the
+    ledger since the previous page belong to this one.
+    """
+    path = _ledger_file(app)
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8") as fh:
+        fh.seek(getattr(app.env, "equinotes_ledger_offset", 0))
+        new = fh.read()
+        app.env.equinotes_ledger_offset = fh.tell()
+    pages = getattr(app.env, "equinotes_claim_pages", {})
+    for line in new.splitlines():
+        if line.strip():
+            pages[json.loads(line)["id"]] = app.env.docname
+    app.env.equinotes_claim_pages = pages
 
 
 def _latest(records):
@@ -110,7 +124,7 @@ def _fill(app, doctree, docname):
         rows = []
         for claim_id in sorted(records, key=_id_key):
             record = records[claim_id]
-            target = _chapter_doc(app, record["chapter"])
+            target = getattr(app.env, "equinotes_claim_pages", {}).get(claim_id)
             para = nodes.paragraph()
             if target:
                 uri = app.builder.get_relative_uri(docname, target) + "#claim-" + claim_id.replace(".", "-")
@@ -157,5 +171,6 @@ def setup(app):
     app.add_directive("claims-ledger", ClaimsLedger)
     app.add_directive("execution-times", ExecutionTimes)
     app.connect("builder-inited", _reset_ledger)
+    app.connect("doctree-read", _note_claim_pages)
     app.connect("doctree-resolved", _fill)
     return {"version": "0.1", "parallel_read_safe": False, "parallel_write_safe": True}

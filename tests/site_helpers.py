@@ -1,0 +1,87 @@
+"""Helpers for the site tests: build the book once, serve it on localhost, drive headless Chromium."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1300,1800"]
+
+
+def toc_pages() -> list[str]:
+    """Every page of the table of contents, as paths like ``book/notation`` (no suffix)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages += [chapter["file"] for chapter in part["chapters"]]
+    return pages
+
+
+def build_offline_site(out: Path) -> subprocess.CompletedProcess:
+    """Build the offline variant of the site into ``out/_build`` (runs every notebook)."""
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "build_offline.py"), "--path-output", str(out)],
+                          cwd=ROOT, capture_output=True, text=True)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory: Path):
+    """Serve ``directory`` on 127.0.0.1 (a free port); yields the base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+def chromium_available() -> bool:
+    return bool(shutil.which("chromium") and shutil.which("chromedriver"))
+
+
+@contextlib.contextmanager
+def browser(profile_dir: Path):
+    """Headless Debian Chromium driven by Selenium through the system chromedriver (no downloads)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile_dir}"]:
+        options.add_argument(flag)
+    options.binary_location = shutil.which("chromium")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def load(driver, url: str, settle: float = 3.0) -> None:
+    """Open a page and give MathJax and the widget manager time to render."""
+    driver.get(url)
+    deadline = time.time() + 20
+    while time.time() < deadline and driver.execute_script("return document.readyState") != "complete":
+        time.sleep(0.2)
+    time.sleep(settle)
+
+
+EXPLORER_STATE_JS = """return Array.from(document.querySelectorAll('.equinotes-explorer')).map(box => {
+  const visible = Array.from(box.querySelectorAll('img')).filter(img => img.offsetParent !== null);
+  return visible.map(img => img.src).join('|');
+});"""
