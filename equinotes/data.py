@@ -101,7 +101,7 @@ def load_mnist(digits=None, split: str = "train", n: int | None = None, pad: int
     return x, torch.from_numpy(labels[idx].astype(np.int64))
 
 
-def load_full_mnist(root: str, train: bool = True):  # pragma: no cover - needs network and torchvision
+def load_full_mnist(root: str, train: bool = True):
     """The full 70,000-digit MNIST through torchvision, for readers who are online and ask for it.
 
     Never called by the book. Returns ``(images [N, 1, 28, 28] float32 in [0, 1], labels [N] int64)``.
@@ -110,5 +110,5 @@ def load_full_mnist(root: str, train: bool = True):  # pragma: no cover - needs 
         from torchvision.datasets import MNIST
     except ImportError as err:
         raise ImportError("load_full_mnist needs torchvision: pip install torchvision") from err
-    ds = MNIST(root, train=train, download=True)
+    ds = MNIST(root, train=train, download=True)  # pragma: no cover - needs the network
     return ds.data.unsqueeze(1).float() / 255.0, ds.targets.long()

@@ -16,6 +16,8 @@ def figure_png(fig, dpi: int = 90) -> bytes:
     """PNG bytes of a matplotlib figure (the figure is closed afterwards)."""
     import matplotlib.pyplot as plt
 
+    if not hasattr(fig, "savefig"):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)

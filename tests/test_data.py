@@ -55,3 +55,13 @@ def test_checksum_is_verified(monkeypatch):
     monkeypatch.undo()
     data._raw_arrays.cache_clear()
     assert len(data.load_mnist(digits=1, n=1)[0]) == 1
+
+
+def test_full_mnist_is_never_downloaded_without_torchvision():
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="torchvision"):
+            data.load_full_mnist("/nonexistent")
+    else:  # pragma: no cover - torchvision present: the loader would go online, which tests never do
+        pytest.skip("torchvision installed; not going online in tests")

@@ -122,3 +122,14 @@ def test_conjugate_transform_matches_the_registration_law():
 def test_bad_input_raises_clear_errors(call):
     with pytest.raises((ValueError, TypeError)):
         call()
+
+
+@pytest.mark.parametrize("call", [
+    lambda: groups.rotation_matrix("0.5"),
+    lambda: groups.rotation_matrix(torch.tensor([True])),
+    lambda: groups.rotation_transform(0.1, 1, 5),
+    lambda: groups.quarter_turns([0.0]),
+])
+def test_angle_functions_reject_bad_input(call):
+    with pytest.raises((ValueError, TypeError)):
+        call()

@@ -35,3 +35,8 @@ def test_bad_arguments(kwargs, error):
     args.update(kwargs)
     with pytest.raises(error):
         widgets.slider_explorer(**args)
+
+
+def test_figure_png_rejects_non_figures():
+    with pytest.raises(TypeError, match="Figure"):
+        widgets.figure_png("not a figure")
