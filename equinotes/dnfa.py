@@ -1,0 +1,473 @@
+"""The Deep Neural Feature Ansatz (DNFA) and its tight-frame reformulation.
+
+For a fully connected network ``f`` with layers ``h_l = W_l a_{l-1}`` (pre-activations) and
+``a_l = σ(h_l)`` (activations, ``a_0 = x``), the objects of chapter 5 are, per layer ``l``:
+
+* the neural feature matrix ``NFM_l = W_lᵀ W_l``                                  ``[d_in, d_in]``
+* the gradient second moment ``K_l = 1/n Σ_i Σ_k g_ik g_ikᵀ`` with
+  ``g_ik = ∂f_k(x_i)/∂h_l`` (output gradients w.r.t. the pre-activations)          ``[d_out, d_out]``
+* the average gradient outer product ``AGOP_l = 1/n Σ_i J_iᵀ J_i`` with
+  ``J_i = ∂f(x_i)/∂a_{l-1}``; by the chain rule ``AGOP_l = W_lᵀ K_l W_l``           ``[d_in, d_in]``
+
+The ansatz says ``NFM_l ∝ AGOP_l^α`` (α = 1 in the first arXiv version, α = 1/2 in the Science
+version). With ``W = U S Vᵀ`` and ``Ũ = Uᵀ K U`` it is equivalent to ``Ũ ∝ S^{2/α - 2}``; for α = 1,
+to the pre-activation gradients forming a tight frame on ``range(W)``.
+
+``gradient_moments`` gets every ``K_l`` from ONE batched backward pass per output (the per-sample
+gradients w.r.t. all pre-activations come out of the same pass because samples do not interact),
+instead of one Jacobian of a sub-network per layer (``agop_jacobian``, the usual approach, kept as
+the reference the tests and the benchmark compare with).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .utils import check_int
+
+__all__ = [
+    "relu_mlp", "linear_layers", "preactivation_gradients", "gradient_moments", "nfm", "agop",
+    "layer_matrices", "LayerMatrices", "agop_jacobian", "cosine_similarity", "pearson_correlation",
+    "matrix_power", "nfa_similarity", "identity_similarity", "traceless_similarity", "participation_ratio",
+    "rotated_moment", "tight_frame_metrics", "flat_spectrum_identity", "product_task", "nfa_records",
+    "train_tracking_nfa",
+]
+
+_ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.ELU, nn.Softplus, nn.Identity)
+
+
+# ----------------------------------------------------------------------------------------------------
+# models
+# ----------------------------------------------------------------------------------------------------
+def relu_mlp(d_in: int, width: int, depth: int, d_out: int = 1, init_scale: float = 1.0,
+             generator: torch.Generator | None = None) -> nn.Sequential:
+    """A bias-free ReLU MLP ``Linear, ReLU, ..., Linear`` with ``depth`` hidden layers.
+
+    Weights are drawn i.i.d. ``N(0, init_scale² · 2 / fan_in)`` (He initialisation times
+    ``init_scale``), so ``init_scale = 1`` keeps activations at unit scale and smaller values shrink
+    the output by ``init_scale^(depth+1)``.
+
+    Args:
+        d_in, width, d_out: input, hidden and output dimensions. depth: number of hidden layers (≥ 1).
+        init_scale: positive multiplier of the He standard deviation.
+        generator: optional seeded ``torch.Generator`` for the weights.
+    Returns:
+        ``nn.Sequential``; input ``[n, d_in]`` → output ``[n, d_out]``.
+    """
+    d_in = check_int("d_in", d_in, minimum=1)
+    width = check_int("width", width, minimum=1)
+    depth = check_int("depth", depth, minimum=1)
+    d_out = check_int("d_out", d_out, minimum=1)
+    if isinstance(init_scale, bool) or not isinstance(init_scale, (int, float)) or not init_scale > 0:
+        raise ValueError(f"init_scale must be a positive number, got {init_scale!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    dims = [d_in] + [width] * depth + [d_out]
+    modules: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        layer = nn.Linear(a, b, bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(torch.randn(b, a, generator=generator) * (init_scale * math.sqrt(2.0 / a)))
+        modules.append(layer)
+        if i < len(dims) - 2:
+            modules.append(nn.ReLU())
+    return nn.Sequential(*modules)
+
+
+def linear_layers(model: nn.Module) -> list[nn.Linear]:
+    """The ``nn.Linear`` layers of a fully connected ``nn.Sequential``, in order.
+
+    The model must alternate ``nn.Linear`` layers and element-wise activations (ReLU, Tanh, …) and end
+    with a ``nn.Linear``: that is what makes per-sample gradients come out of one batched backward pass.
+    """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"model must be an nn.Sequential of Linear layers and activations, got {type(model).__name__}")
+    layers = []
+    for m in model:
+        if isinstance(m, nn.Linear):
+            layers.append(m)
+        elif not isinstance(m, _ELEMENTWISE):
+            raise ValueError(f"model may only hold nn.Linear and element-wise activations, found {type(m).__name__}")
+    if not layers:
+        raise ValueError("model has no nn.Linear layer")
+    if not isinstance(model[-1], nn.Linear):
+        raise ValueError("model must end with an nn.Linear readout layer")
+    return layers
+
+
+def _check_inputs(model: nn.Module, x) -> tuple[list[nn.Linear], torch.Tensor]:
+    layers = linear_layers(model)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape [n, d_in], got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(f"x must have shape [n, d_in], got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating tensor, got {x.dtype}")
+    if x.shape[0] < 1:
+        raise ValueError("x must hold at least one sample")
+    if x.shape[1] != layers[0].in_features:
+        raise ValueError(f"x has {x.shape[1]} features but the first layer expects {layers[0].in_features}")
+    return layers, x
+
+
+# ----------------------------------------------------------------------------------------------------
+# gradients, K, NFM, AGOP
+# ----------------------------------------------------------------------------------------------------
+def preactivation_gradients(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
+    """Per-sample gradients of every output w.r.t. every layer's pre-activations.
+
+    One forward pass, then one backward pass per output coordinate over the whole batch: since samples
+    never interact in an MLP, the gradient of ``Σ_i f_k(x_i)`` w.r.t. ``h_l(x_i)`` is ``∂f_k(x_i)/∂h_l``.
+
+    Args:
+        model: fully connected ``nn.Sequential`` (see ``linear_layers``). x: inputs ``[n, d_in]``.
+    Returns:
+        one tensor per linear layer, ``[n, d_out_model, d_l]`` with ``d_l`` that layer's output width
+        (for the readout layer it is the identity for every sample).
+    """
+    layers, x = _check_inputs(model, x)
+    with torch.enable_grad():
+        a = x.detach().requires_grad_(True)  # keeps every pre-activation in the graph, even for frozen weights
+        pre = []
+        for m in model:
+            a = m(a)
+            if isinstance(m, nn.Linear):
+                pre.append(a)
+        out = a
+        c = out.shape[1]
+        grads = [[] for _ in pre]
+        for k in range(c):
+            gs = torch.autograd.grad(out[:, k].sum(), pre, retain_graph=k < c - 1)
+            for store, g in zip(grads, gs):
+                store.append(g)
+    return [torch.stack(g, dim=1) for g in grads]
+
+
+def gradient_moments(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
+    """``K_l = 1/n Σ_i Σ_k g_ik g_ikᵀ`` for every layer, ``g_ik = ∂f_k(x_i)/∂h_l``; each ``[d_l, d_l]``."""
+    n = x.shape[0] if isinstance(x, torch.Tensor) and x.dim() == 2 else None
+    moments = []
+    for g in preactivation_gradients(model, x):
+        flat = g.reshape(-1, g.shape[-1])
+        moments.append(flat.T @ flat / n)
+    return moments
+
+
+def nfm(layer) -> torch.Tensor:
+    """Neural feature matrix ``WᵀW`` of an ``nn.Linear`` or weight ``[d_out, d_in]``; ``[d_in, d_in]``."""
+    w = _weight(layer)
+    return w.T @ w
+
+
+def _weight(layer) -> torch.Tensor:
+    if isinstance(layer, nn.Linear):
+        return layer.weight.detach()
+    if isinstance(layer, torch.Tensor) and layer.dim() == 2:
+        return layer.detach()
+    raise TypeError(f"expected an nn.Linear or a weight matrix [d_out, d_in], got {type(layer).__name__}")
+
+
+@dataclass
+class LayerMatrices:
+    """The matrices of one layer: weight ``W [d_out, d_in]``, ``nfm = WᵀW``, ``K [d_out, d_out]``, ``agop = WᵀKW``."""
+
+    index: int
+    W: torch.Tensor
+    nfm: torch.Tensor
+    K: torch.Tensor
+    agop: torch.Tensor
+
+
+def layer_matrices(model: nn.Sequential, x: torch.Tensor) -> list[LayerMatrices]:
+    """NFM, K and AGOP (= WᵀKW) of every linear layer, from one backward pass per output."""
+    layers = linear_layers(model)
+    moments = gradient_moments(model, x)
+    out = []
+    for i, (layer, K) in enumerate(zip(layers, moments)):
+        W = layer.weight.detach()
+        out.append(LayerMatrices(i, W, W.T @ W, K, W.T @ K @ W))
+    return out
+
+
+def agop(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
+    """AGOP of the output w.r.t. each layer's input activations, computed as ``W_lᵀ K_l W_l``."""
+    return [m.agop for m in layer_matrices(model, x)]
+
+
+def agop_jacobian(model: nn.Sequential, x: torch.Tensor, layer: int) -> torch.Tensor:
+    """The usual way: ``torch.func.vmap(jacrev(sub-network))`` from layer ``layer``'s input to the output.
+
+    Args:
+        model: fully connected ``nn.Sequential``. x: inputs ``[n, d_in]``. layer: index of the linear layer.
+    Returns:
+        ``1/n Σ_i J_iᵀ J_i`` with ``J_i = ∂f(x_i)/∂a_{layer-1}``, ``[d_in_layer, d_in_layer]``.
+    """
+    from torch.func import jacrev, vmap
+
+    layers, x = _check_inputs(model, x)
+    layer = check_int("layer", layer, minimum=0)
+    if layer >= len(layers):
+        raise ValueError(f"layer must be < {len(layers)} (number of linear layers), got {layer}")
+    modules = list(model)
+    start = modules.index(layers[layer])
+    head = nn.Sequential(*modules[:start])
+    tail = nn.Sequential(*modules[start:])
+    with torch.no_grad():
+        a = head(x)
+    jac = vmap(jacrev(lambda v: tail(v.unsqueeze(0)).squeeze(0)))(a.detach())  # [n, c, d]
+    flat = jac.reshape(-1, jac.shape[-1])
+    return flat.T @ flat / x.shape[0]
+
+
+# ----------------------------------------------------------------------------------------------------
+# similarities
+# ----------------------------------------------------------------------------------------------------
+def _check_pair(A, B) -> tuple[torch.Tensor, torch.Tensor]:
+    for name, M in (("A", A), ("B", B)):
+        if not isinstance(M, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(M).__name__}")
+    if A.shape != B.shape:
+        raise ValueError(f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}")
+    return A, B
+
+
+def cosine_similarity(A: torch.Tensor, B: torch.Tensor) -> float:
+    """``⟨A, B⟩_F / (‖A‖_F ‖B‖_F)`` for two tensors of the same shape (the first paper's measure)."""
+    A, B = _check_pair(A, B)
+    a, b = A.reshape(-1).double(), B.reshape(-1).double()
+    den = a.norm() * b.norm()
+    if den == 0:
+        raise ValueError("cosine similarity is undefined for a zero matrix")
+    return float(a @ b / den)
+
+
+def pearson_correlation(A: torch.Tensor, B: torch.Tensor) -> float:
+    """Pearson correlation of the entries of ``A`` and ``B`` (the Science version's measure)."""
+    A, B = _check_pair(A, B)
+    a, b = A.reshape(-1).double(), B.reshape(-1).double()
+    return cosine_similarity(a - a.mean(), b - b.mean())
+
+
+def _check_square(A, name="A") -> torch.Tensor:
+    if not isinstance(A, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(A).__name__}")
+    if A.dim() != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"{name} must be a square matrix [d, d], got shape {tuple(A.shape)}")
+    return A
+
+
+def matrix_power(A: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``A^α`` of a symmetric positive semi-definite ``[d, d]`` matrix (negative round-off eigenvalues → 0)."""
+    A = _check_square(A)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+        raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+    if not torch.isfinite(A).all():
+        raise ValueError("A has non-finite entries (did training diverge?)")
+    if alpha == 1:
+        return A.clone()
+    evals, evecs = torch.linalg.eigh((A + A.T) / 2)
+    return (evecs * evals.clamp_min(0) ** alpha) @ evecs.T
+
+
+def nfa_similarity(nfm_: torch.Tensor, agop_: torch.Tensor, alpha: float = 1.0, measure: str = "cosine") -> float:
+    """Similarity of ``NFM`` and ``AGOP^α``: ``measure`` is ``"cosine"`` or ``"pearson"``.
+
+    The first arXiv version of the ansatz uses ``alpha=1, measure="cosine"``; the Science version
+    ``alpha=0.5, measure="pearson"``.
+    """
+    if measure not in ("cosine", "pearson"):
+        raise ValueError(f"measure must be 'cosine' or 'pearson', got {measure!r}")
+    powered = matrix_power(agop_.double(), alpha)
+    return (cosine_similarity if measure == "cosine" else pearson_correlation)(nfm_.double(), powered)
+
+
+def identity_similarity(A: torch.Tensor) -> float:
+    """Cosine similarity of ``A [d, d]`` with the identity: ``tr A / (√d ‖A‖_F)`` (a baseline)."""
+    A = _check_square(A)
+    return cosine_similarity(A, torch.eye(A.shape[0], dtype=A.dtype, device=A.device))
+
+
+def traceless_similarity(A: torch.Tensor, B: torch.Tensor) -> float:
+    """Cosine similarity after removing the identity part of each matrix: ``cos(A - tr(A)/d I, B - tr(B)/d I)``."""
+    A, B = _check_square(A), _check_square(B, "B")
+    _check_pair(A, B)
+    eye = torch.eye(A.shape[0], dtype=torch.float64, device=A.device)
+    A, B = A.double(), B.double()
+    return cosine_similarity(A - A.trace() / A.shape[0] * eye, B - B.trace() / B.shape[0] * eye)
+
+
+def participation_ratio(A: torch.Tensor) -> float:
+    """``PR(A) = (tr A)² / tr(A²)`` of a symmetric ``[d, d]`` matrix: between 1 and d for PSD ``A``."""
+    A = _check_square(A).double()
+    den = (A * A).sum()
+    if den == 0:
+        raise ValueError("participation ratio is undefined for a zero matrix")
+    return float(A.trace() ** 2 / den)
+
+
+# ----------------------------------------------------------------------------------------------------
+# the tight-frame view
+# ----------------------------------------------------------------------------------------------------
+def rotated_moment(W: torch.Tensor, K: torch.Tensor, rtol: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """``Ũ = Uᵀ K U`` with ``W = U S Vᵀ`` (thin SVD restricted to the numerical rank ``r``).
+
+    Args:
+        W: weight ``[d_out, d_in]``. K: gradient second moment ``[d_out, d_out]``.
+        rtol: singular values below ``rtol · s_max`` count as zero.
+    Returns:
+        ``(Ũ [r, r], S [r])``.
+    """
+    W = _weight(W).double()
+    K = _check_square(K, "K").double()
+    if K.shape[0] != W.shape[0]:
+        raise ValueError(f"K must be [{W.shape[0]}, {W.shape[0]}] to match W {tuple(W.shape)}, got {tuple(K.shape)}")
+    if not isinstance(rtol, (int, float)) or not 0 <= rtol < 1:
+        raise ValueError(f"rtol must be in [0, 1), got {rtol!r}")
+    U, S, _ = torch.linalg.svd(W, full_matrices=False)
+    r = int((S > rtol * S[0]).sum())
+    if r == 0:
+        raise ValueError("W is zero: it has no range")
+    U, S = U[:, :r], S[:r]
+    return U.T @ K @ U, S
+
+
+def tight_frame_metrics(W: torch.Tensor, K: torch.Tensor, rtol: float = 1e-6) -> dict:
+    """How close the pre-activation gradients are to a tight frame on ``range(W)``.
+
+    Returns a dict with ``rank`` r, ``pr`` = PR(Ũ), ``tightness`` = √(PR(Ũ)/r) ∈ (0, 1] (1 iff
+    ``Ũ ∝ I``; it equals ``cos(WᵀW, WᵀKW)`` when the singular values of W are equal), ``flatness`` =
+    PR(S²)/r (1 iff the singular values are equal) and ``nfa_cosine`` = cos(WᵀW, WᵀKW) recomputed from
+    ``S`` and ``Ũ``.
+    """
+    U_tilde, S = rotated_moment(W, K, rtol)
+    r = U_tilde.shape[0]
+    pr = participation_ratio(U_tilde)
+    S2 = torch.diag(S ** 2)
+    nfa = cosine_similarity(S2, torch.diag(S) @ U_tilde @ torch.diag(S)) if (U_tilde != 0).any() else float("nan")
+    return {"rank": r, "pr": pr, "tightness": math.sqrt(pr / r), "flatness": participation_ratio(S2) / r,
+            "nfa_cosine": nfa}
+
+
+def flat_spectrum_identity(r: int = 2):
+    """Sympy check of ``cos(WᵀW, WᵀKW)² = PR(Ũ)/r`` when ``W = U (s I_r) Vᵀ`` (all singular values equal).
+
+    ``U`` and ``V`` are symbolic rotations (angles θ, φ; for r = 1 they are 1) and ``K`` is a generic
+    symbolic symmetric ``r × r`` matrix. Returns ``(difference, cos², PR(Ũ)/r)`` with ``difference``
+    simplified: it is 0 when the identity holds for every angle, scale and ``K``.
+    """
+    import sympy as sp
+
+    r = check_int("r", r, minimum=1)
+    if r > 2:
+        raise ValueError(f"r must be 1 or 2 (symbolic simplification grows quickly; larger r is checked numerically), got {r}")
+    s = sp.symbols("s", positive=True)
+    ks = sp.symbols(f"k0:{r * (r + 1) // 2}", real=True)
+    K = sp.zeros(r, r)
+    it = iter(ks)
+    for i in range(r):
+        for j in range(i, r):
+            K[i, j] = K[j, i] = next(it)
+    if r == 1:
+        U = V = sp.eye(1)
+    else:
+        th, ph = sp.symbols("theta phi", real=True)
+        U = sp.Matrix([[sp.cos(th), -sp.sin(th)], [sp.sin(th), sp.cos(th)]])
+        V = sp.Matrix([[sp.cos(ph), -sp.sin(ph)], [sp.sin(ph), sp.cos(ph)]])
+    W = U * (s * sp.eye(r)) * V.T
+    N, G = W.T * W, W.T * K * W
+    inner = lambda X, Y: sum(X[i, j] * Y[i, j] for i in range(r) for j in range(r))  # noqa: E731
+    cos2 = sp.simplify(inner(N, G) ** 2 / (inner(N, N) * inner(G, G)))
+    Ut = sp.simplify(U.T * K * U)
+    pr_over_r = sp.simplify(Ut.trace() ** 2 / inner(Ut, Ut) / r)
+    return sp.simplify(cos2 - pr_over_r), cos2, pr_over_r
+
+
+# ----------------------------------------------------------------------------------------------------
+# the toy task and a per-layer summary
+# ----------------------------------------------------------------------------------------------------
+def product_task(n: int, d: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The authors' toy target ``y = x₁ x₂`` with ``x ~ N(0, I_d)``: returns ``x [n, d]`` and ``y [n, 1]``."""
+    n = check_int("n", n, minimum=1)
+    d = check_int("d", d, minimum=2)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    x = torch.randn(n, d, generator=generator)
+    return x, (x[:, 0] * x[:, 1]).unsqueeze(1)
+
+
+def nfa_records(model: nn.Sequential, x: torch.Tensor, rtol: float = 1e-6) -> list[dict]:
+    """One dict per linear layer: both published NFA forms, the baselines and the tight-frame metrics.
+
+    Keys: ``layer``, ``cos`` (α = 1, cosine), ``pearson`` (α = 1/2, Pearson), ``traceless`` (α = 1),
+    ``nfm_identity`` and ``agop_identity`` (similarity of each matrix to I), then the keys of
+    ``tight_frame_metrics``.
+    """
+    recs = []
+    for m in layer_matrices(model, x):
+        rec = {"layer": m.index,
+               "cos": nfa_similarity(m.nfm, m.agop, 1.0, "cosine"),
+               "pearson": nfa_similarity(m.nfm, m.agop, 0.5, "pearson"),
+               "traceless": traceless_similarity(m.nfm, m.agop),
+               "nfm_identity": identity_similarity(m.nfm),
+               "agop_identity": identity_similarity(m.agop)}
+        rec.update(tight_frame_metrics(m.W, m.K, rtol))
+        recs.append(rec)
+    return recs
+
+
+def train_tracking_nfa(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, n_steps: int, lr: float,
+                       checkpoints, optimizer: str = "sgd", batch_size: int | None = None, seed: int = 0,
+                       x_eval: torch.Tensor | None = None, loss: str = "mse", progress: bool = False,
+                       desc: str = "training") -> tuple[list[tuple[int, list[dict]]], "object"]:
+    """Train with ``equinotes.training.train`` and record ``nfa_records`` at the given steps.
+
+    Args:
+        model: fully connected ``nn.Sequential``. x: inputs ``[n, d_in]``. y: targets ``[n, d_out]``
+            (``loss="mse"``) or class indices ``[n]`` (``loss="cross_entropy"``).
+        n_steps, lr, optimizer, seed: passed to ``train`` (``"sgd"`` or ``"adam"``).
+        checkpoints: steps (0 ≤ step ≤ n_steps) at which to record; step ``s`` means "after s updates".
+        batch_size: mini-batch size drawn with the seeded generator; ``None`` = full batch.
+        x_eval: inputs the AGOP is averaged over (default ``x``, the training inputs).
+    Returns:
+        ``(history, log)``: ``history`` is a list of ``(step, nfa_records(...))``; ``log`` the ``TrainLog``.
+    """
+    from .training import train
+
+    layers, x = _check_inputs(model, x)
+    if not isinstance(y, torch.Tensor) or y.shape[0] != x.shape[0]:
+        raise ValueError("y must be a tensor with one row per sample of x")
+    if loss not in ("mse", "cross_entropy"):
+        raise ValueError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
+    n_steps = check_int("n_steps", n_steps, minimum=0)
+    checkpoints = sorted({check_int("checkpoint", c, minimum=0) for c in checkpoints})
+    if checkpoints and checkpoints[-1] > n_steps:
+        raise ValueError(f"checkpoints must be ≤ n_steps = {n_steps}, got {checkpoints[-1]}")
+    if batch_size is not None:
+        batch_size = check_int("batch_size", batch_size, minimum=1)
+    x_eval = x if x_eval is None else _check_inputs(model, x_eval)[1]
+    history = []
+    wanted = set(checkpoints)
+
+    def sample_batch(step, generator):
+        if step in wanted:  # the model as it is before update number `step`
+            history.append((step, nfa_records(model, x_eval)))
+        if batch_size is None or batch_size >= x.shape[0]:
+            return x, y
+        idx = torch.randint(0, x.shape[0], (batch_size,), generator=generator).to(x.device)
+        return x[idx], y[idx]
+
+    def loss_fn(m, batch):
+        xb, yb = batch
+        out = m(xb)
+        if loss == "mse":
+            return ((out - yb) ** 2).mean()
+        return nn.functional.cross_entropy(out, yb)
+
+    log = train(model, loss_fn, sample_batch, n_steps, lr=lr, optimizer=optimizer, seed=seed,
+                device=x.device, progress=progress, desc=desc)
+    if n_steps in wanted:
+        history.append((n_steps, nfa_records(model, x_eval)))
+    return history, log

@@ -1,0 +1,204 @@
+"""Unit tests for equinotes.dnfa: the chain-rule identity, the flat-spectrum formula, edge cases, bad input."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from equinotes import dnfa
+
+
+def _net(d_in=7, width=16, depth=3, d_out=1, seed=0, scale=1.0):
+    return dnfa.relu_mlp(d_in, width, depth, d_out=d_out, init_scale=scale, generator=torch.Generator().manual_seed(seed))
+
+
+def _x(n=40, d=7, seed=1):
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("d_out", [1, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_agop_equals_WtKW_equals_autograd_jacobians(d_out, seed):
+    model, x = _net(d_out=d_out, seed=seed), _x(seed=seed + 10)
+    ours = dnfa.agop(model, x)
+    assert len(ours) == 4
+    for layer, A in enumerate(ours):
+        ref = dnfa.agop_jacobian(model, x, layer)
+        assert A.shape == ref.shape
+        assert ((A - ref).norm() / ref.norm()).item() <= 1e-5
+
+
+def test_agop_with_tanh_and_bias():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 9), nn.Tanh(), nn.Linear(9, 6), nn.Tanh(), nn.Linear(6, 2))
+    x = _x(30, 5)
+    for layer, A in enumerate(dnfa.agop(model, x)):
+        ref = dnfa.agop_jacobian(model, x, layer)
+        assert ((A - ref).norm() / ref.norm()).item() <= 1e-5
+
+
+def test_preactivation_gradients_shapes_and_readout_identity():
+    model, x = _net(d_out=3), _x()
+    grads = dnfa.preactivation_gradients(model, x)
+    assert [tuple(g.shape) for g in grads] == [(40, 3, 16)] * 3 + [(40, 3, 3)]
+    assert torch.equal(grads[-1], torch.eye(3).expand(40, 3, 3))
+    K = dnfa.gradient_moments(model, x)
+    assert torch.equal(K[-1], torch.eye(3))
+
+
+@pytest.mark.parametrize("d_out", [1, 4])
+def test_readout_layer_gives_exactly_one(d_out):
+    model, x = _net(d_out=d_out, scale=0.3), _x()
+    last = dnfa.layer_matrices(model, x)[-1]
+    assert torch.equal(last.agop, last.nfm)
+    assert abs(dnfa.nfa_similarity(last.nfm, last.agop) - 1.0) <= 1e-12
+
+
+def test_nfm_and_layer_matrices():
+    model, x = _net(), _x()
+    mats = dnfa.layer_matrices(model, x)
+    W = model[0].weight.detach()
+    assert torch.allclose(mats[0].nfm, W.T @ W)
+    assert torch.allclose(dnfa.nfm(model[0]), W.T @ W)
+    assert torch.allclose(dnfa.nfm(W), W.T @ W)
+    assert mats[1].K.shape == (16, 16)
+    assert torch.allclose(mats[1].K, mats[1].K.T)
+
+
+def test_similarities_on_known_matrices():
+    A = torch.diag(torch.tensor([1.0, 2.0, 3.0]))
+    assert dnfa.cosine_similarity(A, 2 * A) == pytest.approx(1.0)
+    assert dnfa.cosine_similarity(A, -A) == pytest.approx(-1.0)
+    assert dnfa.pearson_correlation(A, 3 * A + 1) == pytest.approx(1.0)
+    assert dnfa.identity_similarity(torch.eye(4)) == pytest.approx(1.0)
+    assert dnfa.identity_similarity(A) == pytest.approx(6 / (math.sqrt(3) * math.sqrt(14)))
+    # traceless similarity ignores identity parts
+    B = torch.diag(torch.tensor([0.0, 1.0, 5.0]))
+    assert dnfa.traceless_similarity(A + 7 * torch.eye(3), A) == pytest.approx(1.0)
+    assert dnfa.traceless_similarity(A, B) < 1.0
+    assert dnfa.participation_ratio(torch.eye(5)) == pytest.approx(5.0)
+    assert dnfa.participation_ratio(torch.diag(torch.tensor([1.0, 0.0, 0.0]))) == pytest.approx(1.0)
+
+
+def test_matrix_power():
+    Q, _ = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+    A = Q @ torch.diag(torch.tensor([4.0, 1.0, 0.25, 9.0, 0.0], dtype=torch.float64)) @ Q.T
+    R = dnfa.matrix_power(A, 0.5)
+    assert torch.allclose(R @ R, A, atol=1e-10)
+    assert torch.equal(dnfa.matrix_power(A, 1), A)
+    assert dnfa.nfa_similarity(A @ A, A, alpha=2.0) == pytest.approx(1.0)
+    assert dnfa.nfa_similarity(R, A, alpha=0.5, measure="pearson") == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_flat_spectrum_formula_numerically(seed):
+    g = torch.Generator().manual_seed(seed)
+    d_out, d_in, r = 12, 9, 6
+    U, _ = torch.linalg.qr(torch.randn(d_out, r, generator=g, dtype=torch.float64))
+    V, _ = torch.linalg.qr(torch.randn(d_in, r, generator=g, dtype=torch.float64))
+    W = 2.5 * U @ V.T  # r equal singular values
+    G = torch.randn(50, d_out, generator=g, dtype=torch.float64)
+    K = G.T @ G / 50
+    U_tilde, S = dnfa.rotated_moment(W, K)
+    assert U_tilde.shape == (r, r) and torch.allclose(S, torch.full((r,), 2.5, dtype=torch.float64))
+    cos = dnfa.cosine_similarity(W.T @ W, W.T @ K @ W)
+    assert cos == pytest.approx(math.sqrt(dnfa.participation_ratio(U_tilde) / r), abs=1e-12)
+    m = dnfa.tight_frame_metrics(W, K)
+    assert m["rank"] == r and m["flatness"] == pytest.approx(1.0)
+    assert m["tightness"] == pytest.approx(cos, abs=1e-12)
+    assert m["nfa_cosine"] == pytest.approx(cos, abs=1e-12)
+
+
+def test_tight_frame_metrics_nfa_cosine_matches_for_any_spectrum():
+    model, x = _net(seed=3), _x()
+    for mat in dnfa.layer_matrices(model, x):
+        m = dnfa.tight_frame_metrics(mat.W, mat.K)
+        assert m["nfa_cosine"] == pytest.approx(dnfa.nfa_similarity(mat.nfm, mat.agop), abs=1e-5)
+
+
+def test_tight_frame_gives_cosine_one():
+    W = torch.randn(6, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    U, S, _ = torch.linalg.svd(W, full_matrices=False)
+    K = U @ U.T * 3.0  # Ũ = 3 I: a tight frame on range(W)
+    m = dnfa.tight_frame_metrics(W, K)
+    assert m["tightness"] == pytest.approx(1.0) and m["nfa_cosine"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("r", [1, 2])
+def test_flat_spectrum_identity_sympy(r):
+    difference, cos2, pr_over_r = dnfa.flat_spectrum_identity(r)
+    assert difference == 0
+    if r == 2:
+        assert cos2.free_symbols  # a genuine symbolic expression, not a constant
+
+
+def test_product_task_and_training_records():
+    g = torch.Generator().manual_seed(0)
+    x, y = dnfa.product_task(64, 5, g)
+    assert x.shape == (64, 5) and torch.allclose(y[:, 0], x[:, 0] * x[:, 1])
+    model = dnfa.relu_mlp(5, 8, 1, generator=g)
+    history, log = dnfa.train_tracking_nfa(model, x, y, 20, 0.05, [0, 10, 20], batch_size=16)
+    assert [s for s, _ in history] == [0, 10, 20] and len(log.losses) == 20
+    rec = history[-1][1]
+    assert len(rec) == 2 and {"cos", "pearson", "traceless", "nfm_identity", "agop_identity", "tightness"} <= set(rec[0])
+    assert rec[-1]["cos"] == pytest.approx(1.0)
+
+
+def test_relu_mlp_structure_and_init_scale():
+    m1 = dnfa.relu_mlp(4, 8, 2, init_scale=1.0, generator=torch.Generator().manual_seed(0))
+    m2 = dnfa.relu_mlp(4, 8, 2, init_scale=0.5, generator=torch.Generator().manual_seed(0))
+    assert [type(m).__name__ for m in m1] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert all(layer.bias is None for layer in dnfa.linear_layers(m1))
+    assert torch.allclose(m2[0].weight, 0.5 * m1[0].weight)
+
+
+def test_bad_inputs():
+    model, x = _net(), _x()
+    with pytest.raises(TypeError, match="nn.Sequential"):
+        dnfa.agop(nn.Linear(3, 2), x)
+    with pytest.raises(ValueError, match="only hold"):
+        dnfa.agop(nn.Sequential(nn.Linear(7, 3), nn.BatchNorm1d(3), nn.Linear(3, 1)), x)
+    with pytest.raises(ValueError, match="end with"):
+        dnfa.agop(nn.Sequential(nn.Linear(7, 3), nn.ReLU()), x)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        dnfa.agop(model, x.numpy())
+    with pytest.raises(ValueError, match=r"\[n, d_in\]"):
+        dnfa.agop(model, x[0])
+    with pytest.raises(ValueError, match="features"):
+        dnfa.agop(model, torch.randn(4, 3))
+    with pytest.raises(TypeError, match="floating"):
+        dnfa.agop(model, torch.ones(4, 7, dtype=torch.long))
+    with pytest.raises(ValueError, match="layer must be"):
+        dnfa.agop_jacobian(model, x, 9)
+    with pytest.raises(ValueError, match="same shape"):
+        dnfa.cosine_similarity(torch.eye(2), torch.eye(3))
+    with pytest.raises(TypeError):
+        dnfa.pearson_correlation([1, 2], torch.eye(2))
+    with pytest.raises(ValueError, match="zero matrix"):
+        dnfa.cosine_similarity(torch.zeros(2, 2), torch.eye(2))
+    with pytest.raises(ValueError, match="alpha"):
+        dnfa.matrix_power(torch.eye(2), -1)
+    with pytest.raises(ValueError, match="non-finite"):
+        dnfa.matrix_power(torch.full((2, 2), float("nan")), 0.5)
+    with pytest.raises(ValueError, match="square"):
+        dnfa.participation_ratio(torch.ones(2, 3))
+    with pytest.raises(ValueError, match="measure"):
+        dnfa.nfa_similarity(torch.eye(2), torch.eye(2), measure="spearman")
+    with pytest.raises(ValueError, match="match W"):
+        dnfa.rotated_moment(torch.ones(3, 2), torch.eye(2))
+    with pytest.raises(ValueError, match="zero"):
+        dnfa.tight_frame_metrics(torch.zeros(3, 2), torch.eye(3))
+    with pytest.raises(ValueError, match="init_scale"):
+        dnfa.relu_mlp(3, 4, 1, init_scale=0)
+    with pytest.raises(TypeError, match="integer"):
+        dnfa.relu_mlp(3.0, 4, 1)
+    with pytest.raises(ValueError, match="r must be"):
+        dnfa.flat_spectrum_identity(5)
+    with pytest.raises(ValueError, match="d must be"):
+        dnfa.product_task(10, 1)
+    with pytest.raises(TypeError, match="nn.Linear or a weight"):
+        dnfa.nfm("W")
+    with pytest.raises(ValueError, match="checkpoints"):
+        dnfa.train_tracking_nfa(model, x, torch.zeros(40, 1), 5, 0.1, [10])
+    with pytest.raises(ValueError, match="loss"):
+        dnfa.train_tracking_nfa(model, x, torch.zeros(40, 1), 5, 0.1, [0], loss="l1")
