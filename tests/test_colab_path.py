@@ -30,7 +30,8 @@ def colab_venv(tmp_path_factory):
     venv = tmp_path_factory.mktemp("colab") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q"] + [pinned(p) for p in COLAB_PACKAGES], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q"] + [pinned(p) for p in COLAB_PACKAGES], check=True,
+                   capture_output=True)
     kernels = venv / "share" / "jupyter"
     subprocess.run([str(python), "-m", "ipykernel", "install", "--prefix", str(venv), "--name", "colab-like"], check=True,
                    capture_output=True)
@@ -44,7 +45,8 @@ def torch_version(python):
 
 def test_colab_like_environment_has_no_equinotes(colab_venv):
     python, _ = colab_venv
-    done = subprocess.run([str(python), "-c", "import equinotes"], capture_output=True)
+    # Run away from the checkout: `python -c` puts the working directory on sys.path.
+    done = subprocess.run([str(python), "-c", "import equinotes"], capture_output=True, cwd=python.parent)
     assert done.returncode != 0
 
 
