@@ -30,7 +30,7 @@ from .utils import check_int
 
 __all__ = [
     "relu_mlp", "linear_layers", "preactivation_gradients", "gradient_moments", "nfm", "agop",
-    "layer_matrices", "LayerMatrices", "agop_jacobian", "cosine_similarity", "pearson_correlation",
+    "moments_and_agops", "layer_matrices", "LayerMatrices", "agop_jacobian", "cosine_similarity", "pearson_correlation",
     "matrix_power", "nfa_similarity", "identity_similarity", "traceless_similarity", "participation_ratio",
     "rotated_moment", "tight_frame_metrics", "flat_spectrum_identity", "product_task", "nfa_records",
     "train_tracking_nfa",
@@ -181,20 +181,32 @@ class LayerMatrices:
     agop: torch.Tensor
 
 
-def layer_matrices(model: nn.Sequential, x: torch.Tensor) -> list[LayerMatrices]:
-    """NFM, K and AGOP (= WᵀKW) of every linear layer, from one backward pass per output."""
+def moments_and_agops(model: nn.Sequential, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """``(K_l, AGOP_l = W_lᵀ K_l W_l)`` for every linear layer: one backward pass per output, then two
+    matrix products per layer (no Jacobian of any sub-network). Shapes ``[d_out_l, d_out_l]`` and
+    ``[d_in_l, d_in_l]``."""
     layers = linear_layers(model)
     moments = gradient_moments(model, x)
-    out = []
-    for i, (layer, K) in enumerate(zip(layers, moments)):
+    agops = []
+    for layer, K in zip(layers, moments):
         W = layer.weight.detach()
-        out.append(LayerMatrices(i, W, W.T @ W, K, W.T @ K @ W))
+        agops.append(W.T @ (K @ W))
+    return moments, agops
+
+
+def layer_matrices(model: nn.Sequential, x: torch.Tensor) -> list[LayerMatrices]:
+    """NFM, K and AGOP (= WᵀKW) of every linear layer, from one backward pass per output."""
+    moments, agops = moments_and_agops(model, x)
+    out = []
+    for i, (layer, K, A) in enumerate(zip(linear_layers(model), moments, agops)):
+        W = layer.weight.detach()
+        out.append(LayerMatrices(i, W, W.T @ W, K, A))
     return out
 
 
 def agop(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
     """AGOP of the output w.r.t. each layer's input activations, computed as ``W_lᵀ K_l W_l``."""
-    return [m.agop for m in layer_matrices(model, x)]
+    return moments_and_agops(model, x)[1]
 
 
 def agop_jacobian(model: nn.Sequential, x: torch.Tensor, layer: int) -> torch.Tensor:
@@ -218,7 +230,7 @@ def agop_jacobian(model: nn.Sequential, x: torch.Tensor, layer: int) -> torch.Te
     with torch.no_grad():
         a = head(x)
     jac = vmap(jacrev(lambda v: tail(v.unsqueeze(0)).squeeze(0)))(a.detach())  # [n, c, d]
-    flat = jac.reshape(-1, jac.shape[-1])
+    flat = jac.detach().reshape(-1, jac.shape[-1])
     return flat.T @ flat / x.shape[0]
 
 
