@@ -161,7 +161,7 @@ def decisions(model: torch.nn.Module, situations: torch.Tensor, n_names: int | N
         raise TypeError("situations must be a tensor [S, d]")
     n_names = model.n_names if n_names is None else check_int("n_names", n_names, minimum=1)
     S = situations.shape[0]
-    names = torch.arange(n_names).repeat_interleave(S)
+    names = torch.arange(n_names, device=situations.device).repeat_interleave(S)
     logits = model(names, situations.repeat(n_names, 1))
     return (logits > 0).reshape(n_names, S)
 
@@ -174,8 +174,8 @@ def swap_disagreement(table: torch.Tensor, group_a, group_b=None) -> float:
     """
     if not isinstance(table, torch.Tensor) or table.dim() != 2:
         raise TypeError("table must be a [N, S] tensor of decisions")
-    a = torch.as_tensor(list(group_a), dtype=torch.int64)
-    b = a if group_b is None else torch.as_tensor(list(group_b), dtype=torch.int64)
+    a = torch.as_tensor(list(group_a), dtype=torch.int64, device=table.device)
+    b = a if group_b is None else torch.as_tensor(list(group_b), dtype=torch.int64, device=table.device)
     if a.numel() == 0 or b.numel() == 0:
         raise ValueError("name groups must be non-empty")
     diff = table[a][:, None, :] != table[b][None, :, :]  # [|a|, |b|, S]
@@ -258,7 +258,8 @@ def feedback_rounds(model: torch.nn.Module, situation: torch.Tensor, wanted: boo
         name = next(i for i in order if not bool(correct[i]))
         result.given.append(name)
         k = len(result.given)
-        fb = (torch.tensor(result.given), situation[None, :].repeat(k, 1), torch.full((k,), float(wanted)))
+        fb = (torch.tensor(result.given, device=situation.device), situation[None, :].repeat(k, 1),
+              torch.full((k,), float(wanted), dtype=situation.dtype, device=situation.device))
         work = fine_tune(copy.deepcopy(model), fb, replay, steps=steps, lr=lr)
         result.fixed_after.append(int((decisions(work, situation[None, :])[:, 0] == wanted).sum()))
     result.all_fixed = bool((decisions(work, situation[None, :])[:, 0] == wanted).all())
