@@ -31,7 +31,7 @@ from .utils import check_images, check_int
 
 __all__ = [
     "LiftingConv2d", "GroupConv2d", "RotationPool", "GroupMaxPool2d", "c4_feature_action",
-    "check_group_features", "PlainCNN", "C4CNN", "count_parameters",
+    "check_group_features", "PlainCNN", "C4CNN", "count_parameters", "prediction_invariance_error",
 ]
 
 N_ROTATIONS = 4
@@ -203,9 +203,9 @@ class PlainCNN(nn.Module):
         self.n_classes = check_int("n_classes", n_classes, minimum=2)
         c1, c2, c3 = _check_widths(widths)
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(in_channels, c1, 3, padding=1), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 3, padding=1), nn.BatchNorm2d(c3), nn.ReLU(),
         )
         self.head = nn.Linear(c3, n_classes)
 
@@ -235,6 +235,9 @@ class C4CNN(nn.Module):
         self.lift = LiftingConv2d(in_channels, c1, 3)
         self.gconv1 = GroupConv2d(c1, c2, 3)
         self.gconv2 = GroupConv2d(c2, c3, 3)
+        # BatchNorm3d on [B, C, 4, H, W] normalizes each channel over batch, rotations and plane together,
+        # so it commutes with c4_feature_action (in training and in eval mode).
+        self.norm1, self.norm2, self.norm3 = nn.BatchNorm3d(c1), nn.BatchNorm3d(c2), nn.BatchNorm3d(c3)
         self.pool = GroupMaxPool2d()
         self.rotation_pool = RotationPool(pool)
         self.head = nn.Linear(c3, n_classes)
@@ -244,9 +247,9 @@ class C4CNN(nn.Module):
         check_images(x, name="x", square=True, channels=self.in_channels)
         if x.shape[-1] % 4:
             raise ValueError(f"C4CNN needs a side divisible by 4 (two exact 2x2 poolings), got {x.shape[-1]}")
-        y = self.pool(torch.relu(self.lift(x)))
-        y = self.pool(torch.relu(self.gconv1(y)))
-        return torch.relu(self.gconv2(y))
+        y = self.pool(torch.relu(self.norm1(self.lift(x))))
+        y = self.pool(torch.relu(self.norm2(self.gconv1(y))))
+        return torch.relu(self.norm3(self.gconv2(y)))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Invariant features ``[B, widths[2]]``: rotation pooling, then the mean over the plane."""
@@ -261,3 +264,26 @@ def count_parameters(model: nn.Module) -> int:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def prediction_invariance_error(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """How much a classifier's prediction changes when its input is turned by a quarter turn.
+
+    For each image x: ``max_k  TV(softmax(model(rot90(x, k))), softmax(model(x)))`` over k = 1, 2, 3, where
+    TV(p, q) = sum |p - q| / 2 is the total-variation distance (0: the same class probabilities,
+    1: disjoint predictions). The model runs in eval mode without gradients.
+
+    Args:
+        model: a classifier ``[B, C, H, W] -> [B, n_classes]``.
+        images: ``[N, C, H, W]`` square.
+        batch_size: images per forward pass.
+    Returns:
+        ``[N]`` float tensor on the CPU, in the images' dtype.
+    """
+    from .training import predict
+
+    check_images(images, name="images", square=True)
+    p0 = torch.softmax(predict(model, images, batch_size), dim=1)
+    gaps = [0.5 * (torch.softmax(predict(model, rot90(images, k), batch_size), dim=1) - p0).abs().sum(dim=1)
+            for k in (1, 2, 3)]
+    return torch.stack(gaps).amax(dim=0)

@@ -188,3 +188,54 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 
 __all__ += ["random_rotation", "classification_sampler", "cross_entropy_loss", "predict", "accuracy"]
+
+
+def samples_to_reach(ns, accuracies, target: float) -> float:
+    """The number of training samples at which a learning curve first reaches ``target`` accuracy.
+
+    Interpolates linearly in log n between the two grid points where the curve first crosses ``target``.
+
+    Args:
+        ns: increasing sample sizes (at least 2). accuracies: the (mean) accuracy at each n.
+        target: the accuracy to reach, in (0, 1].
+    Returns:
+        the interpolated n; ``ns[0]`` if the first point already reaches ``target`` (so the true value is at
+        most that); ``float("inf")`` if no point reaches it.
+    """
+    import math
+
+    ns, accuracies = [float(v) for v in ns], [float(v) for v in accuracies]
+    if len(ns) < 2 or len(ns) != len(accuracies):
+        raise ValueError(f"need matching ns and accuracies with at least 2 points, got {len(ns)} and {len(accuracies)}")
+    if any(b <= a for a, b in zip(ns, ns[1:])) or ns[0] <= 0:
+        raise ValueError(f"ns must be positive and strictly increasing, got {ns}")
+    if not isinstance(target, (int, float)) or not 0 < target <= 1:
+        raise ValueError(f"target must be an accuracy in (0, 1], got {target!r}")
+    if accuracies[0] >= target:
+        return ns[0]
+    for (n0, a0), (n1, a1) in zip(zip(ns, accuracies), zip(ns[1:], accuracies[1:])):
+        if a1 >= target:
+            t = (target - a0) / (a1 - a0)
+            return math.exp(math.log(n0) + t * (math.log(n1) - math.log(n0)))
+    return float("inf")
+
+
+__all__ += ["samples_to_reach"]
+
+
+def fit_classifier(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, n_steps: int,
+                   batch_size: int = 64, augment: Callable | None = None, lr: float = 3e-3, seed: int = 0,
+                   device=None, progress: bool = True, desc: str = "training") -> TrainLog:
+    """Train a classifier with cross-entropy on random minibatches of ``(images [N, C, H, W], labels [N])``.
+
+    A thin wrapper: ``train(model, cross_entropy_loss, classification_sampler(...), n_steps, ...)`` with Adam.
+    ``augment(x, generator) -> x`` (e.g. ``random_rotation``) is applied to every batch. Returns the ``TrainLog``;
+    the model is left in eval mode on ``device``.
+    """
+    device = get_device() if device is None else torch.device(device)
+    sampler = classification_sampler(images, labels, batch_size, augment=augment, device=device)
+    return train(model, cross_entropy_loss, sampler, n_steps, lr=lr, seed=seed, device=device, progress=progress,
+                 desc=desc)
+
+
+__all__ += ["fit_classifier"]

@@ -164,3 +164,20 @@ def test_bad_constructor_arguments():
         models.PlainCNN(n_classes=1)
     with pytest.raises(TypeError):
         models.c4_feature_action(1.0, torch.rand(1, 1, 4, 2, 2))
+
+
+def test_c4cnn_invariant_in_eval_mode_and_prediction_invariance_error():
+    torch.manual_seed(4)
+    model = models.C4CNN(n_classes=3, widths=(2, 3, 4))
+    x = torch.rand(6, 1, 12, 12)
+    model.train()
+    model(torch.rand(8, 1, 12, 12))  # move the batch-norm running statistics away from their init
+    model.eval()
+    eq.assert_equivariant(model, x, _turn_image, eq.invariant_action, groups.C4)
+    gap = models.prediction_invariance_error(model, x, batch_size=4)
+    assert gap.shape == (6,) and gap.max() <= 1e-5
+    plain = models.PlainCNN(n_classes=3, widths=(2, 3, 4)).eval()
+    gap_plain = models.prediction_invariance_error(plain, x)
+    assert gap_plain.max() > 1e-6 and gap_plain.max() <= 1
+    with pytest.raises(ValueError, match="square"):
+        models.prediction_invariance_error(model, torch.rand(2, 1, 12, 8))

@@ -99,3 +99,39 @@ def test_cross_entropy_loss_trains_a_tiny_classifier():
     assert log.final_loss < log.losses[0]
     assert training.accuracy(model, images, labels) == 1.0
     assert training.cross_entropy_loss(model, (images, labels)).dim() == 0
+
+
+def test_samples_to_reach_interpolates_in_log_n():
+    assert training.samples_to_reach([10, 100], [0.5, 0.9], 0.7) == pytest.approx(math.sqrt(10 * 100))
+    assert training.samples_to_reach([10, 100, 1000], [0.5, 0.6, 0.9], 0.9) == pytest.approx(1000)
+    assert training.samples_to_reach([10, 100], [0.95, 0.99], 0.9) == 10
+    assert training.samples_to_reach([10, 100], [0.5, 0.6], 0.9) == float("inf")
+    # The first crossing counts, even if the curve dips later.
+    assert training.samples_to_reach([10, 100, 1000], [0.5, 0.9, 0.8], 0.9) == pytest.approx(100)
+
+
+def test_samples_to_reach_bad_input():
+    with pytest.raises(ValueError, match="increasing"):
+        training.samples_to_reach([100, 10], [0.5, 0.6], 0.5)
+    with pytest.raises(ValueError, match="matching"):
+        training.samples_to_reach([10, 100], [0.5], 0.5)
+    with pytest.raises(ValueError, match="target"):
+        training.samples_to_reach([10, 100], [0.5, 0.6], 1.5)
+
+
+def test_fit_classifier_is_seeded_and_learns():
+    images = torch.cat([torch.zeros(10, 1, 4, 4), torch.ones(10, 1, 4, 4)])
+    labels = torch.cat([torch.zeros(10, dtype=torch.int64), torch.ones(10, dtype=torch.int64)])
+
+    def run():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+        log = training.fit_classifier(model, images, labels, 40, batch_size=8, lr=0.05, seed=3, device="cpu",
+                                      progress=False)
+        return model, log
+
+    (m1, l1), (m2, l2) = run(), run()
+    assert l1.losses == l2.losses
+    assert training.accuracy(m1, images, labels) == 1.0 and not m1.training
+    with pytest.raises(ValueError, match="labels"):
+        training.fit_classifier(m1, images, labels[:3], 1, device="cpu", progress=False)
