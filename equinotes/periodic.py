@@ -28,6 +28,7 @@ from .utils import check_int
 __all__ = [
     "check_signals", "check_shifts", "random_signals", "shift_signal", "reflect", "wrap_angle",
     "pair_features", "alignment_loss", "ShiftNet", "dihedral_elements", "act_on_pair", "act_on_shift",
+    "add_shifts", "iterated_registration", "equivariance_gaps",
 ]
 
 
@@ -196,7 +197,6 @@ class ShiftNet(torch.nn.Module):
         if self.state_input:
             sign[-1] = -1
         self.register_buffer("reflection_sign", sign)
-        self._odd = symmetrize(self.mlp, groups.SWAP, act_in=self._act_in, act_out=self._act_out)
 
     def _act_in(self, g, z):
         return z * self.reflection_sign.to(z.dtype) if g else z
@@ -217,7 +217,9 @@ class ShiftNet(torch.nn.Module):
             z = torch.cat([z, torch.cos(state)[:, None], torch.sin(state)[:, None]], dim=-1)
         elif state is not None:
             raise ValueError("this ShiftNet has no state input (state_input=False); call it as net(moving, fixed)")
-        return self._odd(z)[:, 0]
+        # Built per call (not stored), so copies of the module (copy.deepcopy, .double()) use their own weights.
+        odd = symmetrize(self.mlp, groups.SWAP, act_in=self._act_in, act_out=self._act_out)
+        return odd(z)[:, 0]
 
 
 def dihedral_elements(n_samples: int, shifts=None) -> list:
@@ -259,3 +261,49 @@ def act_on_shift(g, t: torch.Tensor) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"t must be a tensor of shifts, got {type(t).__name__}")
     return -t if r else t
+
+
+def add_shifts(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Composition of shifts, ``T_s o T_t = T_{s + t}`` (the ``compose`` of ``mesa.two_step`` on the circle)."""
+    return s + t
+
+
+def iterated_registration(phi, moving: torch.Tensor, fixed: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """``Psi_1[A, B], ..., Psi_K[A, B]`` for Psi_{k+1} = TwoStep{Psi_k, Phi} on shifts, as ``[K, B]``.
+
+    Args:
+        phi: a registration ``(moving [B, N], fixed [B, N]) -> shifts [B]``.
+        moving, fixed: ``[B, N]``. n_steps: K >= 1.
+    """
+    from . import mesa
+
+    check_signals(moving, "moving")
+    check_signals(fixed, "fixed")
+    return torch.stack(mesa.two_step_trajectory(phi, moving, fixed, n_steps, shift_signal, add_shifts))
+
+
+def equivariance_gaps(phi, moving: torch.Tensor, fixed: torch.Tensor, w, u, n_steps: int) -> dict:
+    """[W,U] and [U,U] errors of Psi_1 ... Psi_K on shifts, per pair (radians, wrapped).
+
+    With W = T_w and U = T_u (rotations of the circle), the laws read
+    ``Psi[A o W, B o U] = W^{-1} o Psi[A, B] o U``, i.e. ``t -> t + u - w``, and
+    ``Psi[A o U, B o U] = U^{-1} o Psi[A, B] o U``, i.e. ``t -> t``.
+
+    Args:
+        phi: a registration ``(A, B) -> [B]``. moving, fixed: ``[B, N]``. w, u: numbers or ``[B]`` shifts.
+        n_steps: K >= 1.
+    Returns:
+        ``{"wu": [K, B], "uu": [K, B], "psi": [K, B], "psi_wu": [K, B]}``: the absolute wrapped errors of
+        each Psi_k, its outputs on the pair and on ``(A o W, B o U)``.
+    """
+    check_signals(moving, "moving")
+    check_signals(fixed, "fixed")
+    b = moving.shape[0]
+    w = check_shifts(w, b, moving.dtype, moving.device)
+    u = check_shifts(u, b, moving.dtype, moving.device)
+    with torch.no_grad():
+        psi = iterated_registration(phi, moving, fixed, n_steps)
+        psi_wu = iterated_registration(phi, shift_signal(moving, w), shift_signal(fixed, u), n_steps)
+        psi_uu = iterated_registration(phi, shift_signal(moving, u), shift_signal(fixed, u), n_steps)
+    return {"wu": wrap_angle(psi_wu - (psi + u - w)).abs(), "uu": wrap_angle(psi_uu - psi).abs(),
+            "psi": psi, "psi_wu": psi_wu}

@@ -150,6 +150,21 @@ def test_shiftnet_without_state_is_zero_on_an_aligned_pair():
     assert net(a, P.shift_signal(a, 0.4)).abs().min() > 0  # but it is not zero in general
 
 
+def test_shiftnet_copies_use_their_own_weights():
+    import copy
+
+    torch.manual_seed(0)
+    net = P.ShiftNet()
+    twin = copy.deepcopy(net).double()
+    a = signals(2)
+    b = P.shift_signal(a, 0.3)
+    assert twin(a, b).dtype == torch.float64
+    assert torch.allclose(twin(a, b).float(), net(a.float(), b.float()), atol=1e-5)
+    with torch.no_grad():
+        twin.mlp[0].weight.mul_(3.0)  # changing the copy leaves the original alone
+    assert not torch.allclose(twin(a, b).float(), net(a.float(), b.float()), atol=1e-3)
+
+
 def test_shiftnet_bad_input():
     with pytest.raises(ValueError, match="reads a state"):
         P.ShiftNet(state_input=True)(torch.zeros(2, 32), torch.zeros(2, 32))
@@ -177,3 +192,24 @@ def test_dihedral_elements_and_actions():
         P.act_on_pair((1, 0), a)
     with pytest.raises(TypeError):
         P.act_on_shift((1, 0), 0.5)
+
+
+def test_iterated_registration_and_gaps():
+    a = signals(6)
+    d = torch.linspace(-2.5, 2.5, 6, dtype=torch.float64)
+    b = P.shift_signal(a, d)
+
+    def phi(m, f):  # half of an exact estimate from mode 1: only its limit is [W,U]-equivariant
+        z = P.pair_features(m, f, 1)
+        return 0.5 * torch.atan2(z[:, 1], z[:, 0])
+
+    psi = P.iterated_registration(phi, a, b, 40)
+    assert psi.shape == (40, 6) and (P.wrap_angle(psi[-1] - d)).abs().max() < 1e-10
+    gaps = P.equivariance_gaps(phi, a, b, 0.7, torch.full((6,), -1.3, dtype=torch.float64), 60)
+    assert gaps["wu"].shape == (60, 6) and gaps["uu"].max() < 1e-10
+    assert gaps["wu"][0].min() > 0.4 and gaps["wu"][-1].max() < 1e-10  # halves at each step
+    assert P.add_shifts(torch.tensor(1.0), torch.tensor(2.0)) == 3.0
+    with pytest.raises(ValueError, match="n_steps"):
+        P.iterated_registration(phi, a, b, 0)
+    with pytest.raises(ValueError, match="shifts for a batch"):
+        P.equivariance_gaps(phi, a, b, torch.zeros(2), 0.0, 3)
