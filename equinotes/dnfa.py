@@ -410,12 +410,13 @@ def product_task(n: int, d: int, generator: torch.Generator | None = None) -> tu
     return x, (x[:, 0] * x[:, 1]).unsqueeze(1)
 
 
-def nfa_records(model: nn.Sequential, x: torch.Tensor, rtol: float = 1e-6) -> list[dict]:
+def nfa_records(model: nn.Sequential, x: torch.Tensor, rtol: float = 1e-6, rtol_used: float = 0.1) -> list[dict]:
     """One dict per linear layer: both published NFA forms, the baselines and the tight-frame metrics.
 
     Keys: ``layer``, ``cos`` (α = 1, cosine), ``pearson`` (α = 1/2, Pearson), ``traceless`` (α = 1),
     ``nfm_identity`` and ``agop_identity`` (similarity of each matrix to I), then the keys of
-    ``tight_frame_metrics``.
+    ``tight_frame_metrics`` (range: singular values above ``rtol · s_max``) and ``tightness_used``,
+    ``rank_used``: the same tightness on the directions W actually uses (above ``rtol_used · s_max``).
     """
     recs = []
     for m in layer_matrices(model, x):
@@ -426,6 +427,8 @@ def nfa_records(model: nn.Sequential, x: torch.Tensor, rtol: float = 1e-6) -> li
                "nfm_identity": identity_similarity(m.nfm),
                "agop_identity": identity_similarity(m.agop)}
         rec.update(tight_frame_metrics(m.W, m.K, rtol))
+        used = tight_frame_metrics(m.W, m.K, rtol_used)
+        rec["tightness_used"], rec["rank_used"] = used["tightness"], used["rank"]
         recs.append(rec)
     return recs
 
