@@ -202,3 +202,25 @@ def test_bad_inputs():
         dnfa.train_tracking_nfa(model, x, torch.zeros(40, 1), 5, 0.1, [10])
     with pytest.raises(ValueError, match="loss"):
         dnfa.train_tracking_nfa(model, x, torch.zeros(40, 1), 5, 0.1, [0], loss="l1")
+
+
+def test_identity_in_float64_is_exact_to_1e10():
+    model, x = _net(d_out=2).double(), _x().double()
+    for layer, A in enumerate(dnfa.agop(model, x)):
+        ref = dnfa.agop_jacobian(model, x, layer)
+        assert A.dtype == torch.float64
+        assert ((A - ref).norm() / ref.norm()).item() <= 1e-10
+
+
+def test_moments_and_agops_and_nfa_records():
+    model, x = _net(d_out=2), _x()
+    K, A = dnfa.moments_and_agops(model, x)
+    assert len(K) == len(A) == 4
+    for k, a, layer in zip(K, A, dnfa.linear_layers(model)):
+        W = layer.weight.detach()
+        assert k.shape == (W.shape[0], W.shape[0]) and a.shape == (W.shape[1], W.shape[1])
+        assert torch.allclose(a, W.T @ k @ W)
+    recs = dnfa.nfa_records(model, x)
+    assert [r["layer"] for r in recs] == [0, 1, 2, 3]
+    assert all(0 < r["tightness_used"] <= 1 + 1e-12 and 1 <= r["rank_used"] <= r["rank"] for r in recs)
+    assert recs[-1]["cos"] == pytest.approx(1.0, abs=1e-12)
