@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .utils import check_int
+from .utils import check_int, check_tensor
 
 __all__ = [
     "relu_mlp", "linear_layers", "preactivation_gradients", "gradient_moments", "nfm", "agop",
@@ -100,12 +100,7 @@ def linear_layers(model: nn.Module) -> list[nn.Linear]:
 
 def _check_inputs(model: nn.Module, x) -> tuple[list[nn.Linear], torch.Tensor]:
     layers = linear_layers(model)
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor of shape [n, d_in], got {type(x).__name__}")
-    if x.dim() != 2:
-        raise ValueError(f"x must have shape [n, d_in], got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating tensor, got {x.dtype}")
+    check_tensor(x, "x", "[n, d_in]")
     if x.shape[0] < 1:
         raise ValueError("x must hold at least one sample")
     if x.shape[1] != layers[0].in_features:

@@ -23,7 +23,7 @@ import torch
 
 from . import groups
 from .equivariance import symmetrize
-from .utils import check_int
+from .utils import check_int, check_tensor
 
 __all__ = [
     "check_signals", "check_shifts", "random_signals", "shift_signal", "reflect", "wrap_angle",
@@ -34,12 +34,7 @@ __all__ = [
 
 def check_signals(signals, name: str = "signals") -> torch.Tensor:
     """Validate a batch of sampled signals ``[B, N]`` (floating, N >= 4) and return it."""
-    if not isinstance(signals, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape [B, N], got {type(signals).__name__}")
-    if signals.dim() != 2:
-        raise ValueError(f"{name} must have shape [B, N], got shape {tuple(signals.shape)}")
-    if not signals.is_floating_point():
-        raise TypeError(f"{name} must be a floating tensor (float32 or float64), got {signals.dtype}")
+    check_tensor(signals, name, "[B, N]")
     if signals.shape[1] < 4:
         raise ValueError(f"{name} needs at least 4 samples per signal, got {signals.shape[1]}")
     return signals

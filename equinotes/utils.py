@@ -11,7 +11,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "get_device", "check_images", "check_int"]
+__all__ = ["seed_everything", "get_device", "check_tensor", "check_images", "check_int"]
 
 
 def check_int(name: str, value, minimum: int | None = None) -> int:
@@ -61,18 +61,29 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device(prefer)
 
 
+def check_tensor(x, name: str, layout: str) -> torch.Tensor:
+    """Validate a floating tensor whose rank matches ``layout`` (e.g. ``"[B, N]"``) and return it.
+
+    Raises ``TypeError`` for a non-tensor or a non-floating dtype and ``ValueError`` for a wrong rank;
+    each message names the expected layout.
+    """
+    ndim = len([part for part in layout.strip("[]").split(",") if part.strip()])
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape {layout}, got {type(x).__name__}")
+    if x.dim() != ndim:
+        raise ValueError(f"{name} must have shape {layout}, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating tensor (float32 or float64), got {x.dtype}")
+    return x
+
+
 def check_images(images, name: str = "images", square: bool = False, channels: int | None = None) -> torch.Tensor:
     """Validate an image batch ``[B, C, H, W]`` of floating dtype and return it.
 
     Raises ``TypeError`` for a non-tensor or non-float tensor and ``ValueError`` for a wrong rank,
     a non-square image when ``square`` is set, or a wrong channel count.
     """
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape [B, C, H, W], got {type(images).__name__}")
-    if images.dim() != 4:
-        raise ValueError(f"{name} must have shape [B, C, H, W], got shape {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise TypeError(f"{name} must be a floating tensor (float32 or float64), got {images.dtype}")
+    check_tensor(images, name, "[B, C, H, W]")
     if square and images.shape[-1] != images.shape[-2]:
         raise ValueError(f"{name} must be square (H == W), got H={images.shape[-2]}, W={images.shape[-1]}")
     if channels is not None and images.shape[1] != channels:

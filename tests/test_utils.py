@@ -55,3 +55,14 @@ def test_check_int():
         utils.check_int("n", 0, minimum=1)
     with pytest.raises(TypeError):
         utils.check_int("n", 2.0)
+
+
+def test_check_tensor_names_the_layout():
+    x = torch.zeros(3, 4)
+    assert utils.check_tensor(x, "x", "[B, N]") is x
+    with pytest.raises(ValueError, match=r"\[B, N\]"):
+        utils.check_tensor(torch.zeros(3), "x", "[B, N]")
+    with pytest.raises(TypeError, match="floating"):
+        utils.check_tensor(torch.zeros(3, 4, dtype=torch.int64), "x", "[B, N]")
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        utils.check_tensor([[0.0]], "x", "[B, N]")
