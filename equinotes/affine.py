@@ -1,7 +1,7 @@
 """Affine registration that is inverse consistent by construction (swap equivariance, arXiv 2305.00087).
 
 Swapping the two inputs of a registration network is an action of the group of order 2; on the
-output it should act by inversion. The square
+output it should act by inversion. The square::
 
     (A, B) --swap--> (B, A)
       |                |

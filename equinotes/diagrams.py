@@ -1,7 +1,7 @@
 """Commutative diagrams: drawing them, checking them numerically, and solving them exactly.
 
 A commutative diagram is a specification: every path between two objects must give the same map.
-The equivariance square of a map ``f: X -> Y`` under a group element ``g``
+The equivariance square of a map ``f: X -> Y`` under a group element ``g``::
 
     X --f--> Y
     |        |
@@ -411,7 +411,7 @@ def intertwiner_basis(rho_in: Sequence, rho_out: Sequence) -> list:
 def character_dimension(group: FiniteGroup, rho_in: Callable, rho_out: Callable) -> sp.Rational:
     """The dimension of the equivariant linear maps predicted by characters:
 
-        dim = (1/|G|) sum_g chi_in(g^{-1}) chi_out(g),   chi(g) = trace rho(g).
+        dim = mean over g in G of chi_in(g^{-1}) chi_out(g),   chi(g) = trace rho(g).
 
     Args:
         group: a ``FiniteGroup``. rho_in, rho_out: ``rho(g) -> matrix`` for every element g.
@@ -441,7 +441,7 @@ def _to_tensor(m, dtype=torch.float64) -> torch.Tensor:
 def reynolds(W: torch.Tensor, group: FiniteGroup, rho_in: Callable, rho_out: Callable) -> torch.Tensor:
     """The Reynolds average of a linear map over a finite group:
 
-        R(W) = (1/|G|) sum_g rho_out(g)^{-1} W rho_in(g).
+        R(W) = mean over g in G of rho_out(g)^{-1} W rho_in(g).
 
     It is built with ``equivariance.symmetrize`` applied to ``x -> W x`` (so it *is* the symmetrization
     of chapter 1, read on matrices). For orthogonal representations (permutations, rotations) it is the
