@@ -17,8 +17,8 @@ How a quarter turn acts on each kind of tensor:
 
 Lifting and group convolutions map the first action to the second; rotation pooling maps the second
 back to the first; a global spatial average then makes the features invariant. Stride-1 convolutions
-with zero padding of an odd filter, pointwise nonlinearities and 2x2 max pooling of an image with even
-side are all equivariant to quarter turns, so ``C4CNN`` is exactly invariant by construction.
+with zero padding of an odd filter, pointwise nonlinearities, per-channel normalization over the rotation
+axis and the plane, and 2x2 max pooling of an image with even side are all equivariant to quarter turns, so ``C4CNN`` is exactly invariant by construction.
 """
 from __future__ import annotations
 
@@ -192,7 +192,8 @@ def _check_widths(widths) -> tuple:
 class PlainCNN(nn.Module):
     """An ordinary small CNN classifier (no symmetry built in beyond translations).
 
-    conv3x3 -> ReLU -> maxpool2 -> conv3x3 -> ReLU -> maxpool2 -> conv3x3 -> ReLU -> global mean -> linear.
+    conv3x3 -> norm -> ReLU -> maxpool2 -> conv3x3 -> norm -> ReLU -> maxpool2 -> conv3x3 -> norm -> ReLU
+    -> global mean -> linear, where norm = ``GroupNorm(C, C)`` (per sample and channel, as in ``C4CNN``).
 
     Shapes: input ``[B, in_channels, H, W]`` -> logits ``[B, n_classes]``.
     """
@@ -203,9 +204,9 @@ class PlainCNN(nn.Module):
         self.n_classes = check_int("n_classes", n_classes, minimum=2)
         c1, c2, c3 = _check_widths(widths)
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, 3, padding=1), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 3, padding=1), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c2, c3, 3, padding=1), nn.BatchNorm2d(c3), nn.ReLU(),
+            nn.Conv2d(in_channels, c1, 3, padding=1), nn.GroupNorm(c1, c1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1), nn.GroupNorm(c2, c2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 3, padding=1), nn.GroupNorm(c3, c3), nn.ReLU(),
         )
         self.head = nn.Linear(c3, n_classes)
 
@@ -219,8 +220,8 @@ class PlainCNN(nn.Module):
 class C4CNN(nn.Module):
     """A C4-invariant classifier built from exactly equivariant layers.
 
-    lift3x3 -> ReLU -> maxpool2 -> gconv3x3 -> ReLU -> maxpool2 -> gconv3x3 -> ReLU -> rotation pool
-    -> global spatial mean -> linear.
+    lift3x3 -> norm -> ReLU -> maxpool2 -> gconv3x3 -> norm -> ReLU -> maxpool2 -> gconv3x3 -> norm -> ReLU
+    -> rotation pool -> global spatial mean -> linear (norm = ``GroupNorm(C, C)``, one group per channel).
 
     Shapes: input ``[B, in_channels, H, W]`` with H == W divisible by 4 -> logits ``[B, n_classes]``.
     ``features(x)`` returns the invariant feature vector ``[B, widths[2]]``.
@@ -235,9 +236,11 @@ class C4CNN(nn.Module):
         self.lift = LiftingConv2d(in_channels, c1, 3)
         self.gconv1 = GroupConv2d(c1, c2, 3)
         self.gconv2 = GroupConv2d(c2, c3, 3)
-        # BatchNorm3d on [B, C, 4, H, W] normalizes each channel over batch, rotations and plane together,
-        # so it commutes with c4_feature_action (in training and in eval mode).
-        self.norm1, self.norm2, self.norm3 = nn.BatchNorm3d(c1), nn.BatchNorm3d(c2), nn.BatchNorm3d(c3)
+        # GroupNorm(C, C) on [B, C, 4, H, W] normalizes each channel of each sample over its rotations and plane
+        # together (then a per-channel scale and shift), so it commutes with c4_feature_action. It keeps no
+        # running statistics, so a model behaves the same in training and in eval mode (batch norm's running
+        # averages lagged behind the weights in our short runs and made eval-mode accuracy erratic).
+        self.norm1, self.norm2, self.norm3 = nn.GroupNorm(c1, c1), nn.GroupNorm(c2, c2), nn.GroupNorm(c3, c3)
         self.pool = GroupMaxPool2d()
         self.rotation_pool = RotationPool(pool)
         self.head = nn.Linear(c3, n_classes)

@@ -170,8 +170,10 @@ def test_c4cnn_invariant_in_eval_mode_and_prediction_invariance_error():
     torch.manual_seed(4)
     model = models.C4CNN(n_classes=3, widths=(2, 3, 4))
     x = torch.rand(6, 1, 12, 12)
-    model.train()
-    model(torch.rand(8, 1, 12, 12))  # move the batch-norm running statistics away from their init
+    with torch.no_grad():  # move the normalization's scale and shift away from their init
+        for norm in (model.norm1, model.norm2, model.norm3):
+            norm.weight.uniform_(0.5, 2.0)
+            norm.bias.uniform_(-1.0, 1.0)
     model.eval()
     eq.assert_equivariant(model, x, _turn_image, eq.invariant_action, groups.C4)
     gap = models.prediction_invariance_error(model, x, batch_size=4)
