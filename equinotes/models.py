@@ -17,8 +17,8 @@ How a quarter turn acts on each kind of tensor:
 
 Lifting and group convolutions map the first action to the second; rotation pooling maps the second
 back to the first; a global spatial average then makes the features invariant. Stride-1 convolutions
-with zero padding of an odd filter, pointwise nonlinearities, per-channel normalization over the rotation
-axis and the plane, and 2x2 max pooling of an image with even side are all equivariant to quarter turns, so ``C4CNN`` is exactly invariant by construction.
+with zero padding of an odd filter, pointwise nonlinearities, batch normalization with one statistic per
+channel (shared by the rotation axis and the plane), and 2x2 max pooling of an image with even side are all equivariant to quarter turns, so ``C4CNN`` is exactly invariant by construction.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from .utils import check_images, check_int
 
 __all__ = [
     "LiftingConv2d", "GroupConv2d", "RotationPool", "GroupMaxPool2d", "c4_feature_action",
-    "check_group_features", "PlainCNN", "C4CNN", "count_parameters", "prediction_invariance_error",
+    "check_group_features", "PlainCNN", "C4CNN", "count_parameters", "prediction_invariance_error", "recalibrate_batchnorm",
 ]
 
 N_ROTATIONS = 4
@@ -193,7 +193,7 @@ class PlainCNN(nn.Module):
     """An ordinary small CNN classifier (no symmetry built in beyond translations).
 
     conv3x3 -> norm -> ReLU -> maxpool2 -> conv3x3 -> norm -> ReLU -> maxpool2 -> conv3x3 -> norm -> ReLU
-    -> global mean -> linear, where norm = ``GroupNorm(C, C)`` (per sample and channel, as in ``C4CNN``).
+    -> global mean -> linear, where norm = ``BatchNorm2d`` (call ``recalibrate_batchnorm`` after short runs).
 
     Shapes: input ``[B, in_channels, H, W]`` -> logits ``[B, n_classes]``.
     """
@@ -204,9 +204,9 @@ class PlainCNN(nn.Module):
         self.n_classes = check_int("n_classes", n_classes, minimum=2)
         c1, c2, c3 = _check_widths(widths)
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, 3, padding=1), nn.GroupNorm(c1, c1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 3, padding=1), nn.GroupNorm(c2, c2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c2, c3, 3, padding=1), nn.GroupNorm(c3, c3), nn.ReLU(),
+            nn.Conv2d(in_channels, c1, 3, padding=1), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 3, padding=1), nn.BatchNorm2d(c3), nn.ReLU(),
         )
         self.head = nn.Linear(c3, n_classes)
 
@@ -221,7 +221,8 @@ class C4CNN(nn.Module):
     """A C4-invariant classifier built from exactly equivariant layers.
 
     lift3x3 -> norm -> ReLU -> maxpool2 -> gconv3x3 -> norm -> ReLU -> maxpool2 -> gconv3x3 -> norm -> ReLU
-    -> rotation pool -> global spatial mean -> linear (norm = ``GroupNorm(C, C)``, one group per channel).
+    -> rotation pool -> global spatial mean -> linear (norm = ``BatchNorm3d``: one statistic per channel,
+    shared by the four rotations).
 
     Shapes: input ``[B, in_channels, H, W]`` with H == W divisible by 4 -> logits ``[B, n_classes]``.
     ``features(x)`` returns the invariant feature vector ``[B, widths[2]]``.
@@ -236,11 +237,10 @@ class C4CNN(nn.Module):
         self.lift = LiftingConv2d(in_channels, c1, 3)
         self.gconv1 = GroupConv2d(c1, c2, 3)
         self.gconv2 = GroupConv2d(c2, c3, 3)
-        # GroupNorm(C, C) on [B, C, 4, H, W] normalizes each channel of each sample over its rotations and plane
-        # together (then a per-channel scale and shift), so it commutes with c4_feature_action. It keeps no
-        # running statistics, so a model behaves the same in training and in eval mode (batch norm's running
-        # averages lagged behind the weights in our short runs and made eval-mode accuracy erratic).
-        self.norm1, self.norm2, self.norm3 = nn.GroupNorm(c1, c1), nn.GroupNorm(c2, c2), nn.GroupNorm(c3, c3)
+        # BatchNorm3d on [B, C, 4, H, W] normalizes each channel over batch, rotations and plane together (one
+        # mean, variance, scale and shift per channel), so it commutes with c4_feature_action in training and in
+        # eval mode. After short runs, call recalibrate_batchnorm before evaluating.
+        self.norm1, self.norm2, self.norm3 = nn.BatchNorm3d(c1), nn.BatchNorm3d(c2), nn.BatchNorm3d(c3)
         self.pool = GroupMaxPool2d()
         self.rotation_pool = RotationPool(pool)
         self.head = nn.Linear(c3, n_classes)
@@ -290,3 +290,29 @@ def prediction_invariance_error(model: nn.Module, images: torch.Tensor, batch_si
     gaps = [0.5 * (torch.softmax(predict(model, rot90(images, k), batch_size), dim=1) - p0).abs().sum(dim=1)
             for k in (1, 2, 3)]
     return torch.stack(gaps).amax(dim=0)
+
+
+def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> nn.Module:
+    """Recompute every batch-norm layer's running mean and variance on ``images`` ``[N, C, H, W]``.
+
+    Short training runs leave the running averages lagging behind the weights, which can make eval-mode
+    predictions much worse than training-mode ones. This replaces them by averages over the batches of ``images``
+    (no gradients, weights unchanged) and returns the model in eval mode.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_images(images, name="images")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    device = next(model.parameters()).device
+    model.train()
+    with torch.no_grad():
+        for i in range(0, images.shape[0], batch_size):
+            model(images[i:i + batch_size].to(device))
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    return model.eval()

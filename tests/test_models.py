@@ -183,3 +183,22 @@ def test_c4cnn_invariant_in_eval_mode_and_prediction_invariance_error():
     assert gap_plain.max() > 1e-6 and gap_plain.max() <= 1
     with pytest.raises(ValueError, match="square"):
         models.prediction_invariance_error(model, torch.rand(2, 1, 12, 8))
+
+
+def test_recalibrate_batchnorm_sets_exact_statistics_and_keeps_invariance():
+    torch.manual_seed(5)
+    model = models.C4CNN(n_classes=3, widths=(2, 3, 4))
+    images = torch.rand(10, 1, 12, 12)
+    out = models.recalibrate_batchnorm(model, images, batch_size=5)  # equal batches: the average is exact
+    assert out is model and not model.training
+    with torch.no_grad():
+        lifted = model.lift(images)
+    assert torch.allclose(model.norm1.running_mean, lifted.mean(dim=(0, 2, 3, 4)), atol=1e-5)
+    assert model.norm1.momentum == 0.1  # restored
+    eq.assert_equivariant(model, images, _turn_image, eq.invariant_action, groups.C4)
+    plain = models.recalibrate_batchnorm(models.PlainCNN(n_classes=3), images)
+    assert not plain.training
+    with pytest.raises(TypeError):
+        models.recalibrate_batchnorm("model", images)
+    with pytest.raises(ValueError):
+        models.recalibrate_batchnorm(model, torch.rand(12, 12))
