@@ -25,7 +25,8 @@ from .utils import check_images, check_int
 
 __all__ = ["identity_grid", "warp", "compose", "displacement_to_transform", "invert_transform", "two_step",
            "RotatedPairs", "rotated_pairs", "pull_back", "mse", "lncc", "diffusion", "gradicon",
-           "smooth_field", "StepNet", "symmetrize_c4", "iterate", "c4_search", "check_pair"]
+           "smooth_field", "StepNet", "symmetrize_c4", "iterate", "c4_search", "check_pair", "pair_sampler",
+           "registration_loss", "draw_grid"]
 
 
 def two_step(phi: Callable, psi: Callable) -> Callable:
@@ -298,3 +299,61 @@ def c4_search(registration: Callable, moving: torch.Tensor, fixed: torch.Tensor,
     best = losses.argmin(0)
     chosen = candidates[best, torch.arange(moving.shape[0], device=moving.device)]
     return (chosen, candidates, losses) if return_all else chosen
+
+
+# ------------------------------------------------------------------------------------------ training
+def pair_sampler(digits: torch.Tensor, batch: int, device=None, **pair_options) -> Callable:
+    """``sample_batch(step, generator)`` for ``training.train``: fresh ``rotated_pairs`` every step.
+
+    ``pair_options`` go to ``rotated_pairs`` (``max_delta``, ``same_fraction``, ``shared``).
+    """
+    batch = check_int("batch", batch, minimum=1)
+    source = digits.to(device) if device is not None else digits
+
+    def sample_batch(step, generator):
+        return rotated_pairs(source, batch, generator, **pair_options)
+
+    return sample_batch
+
+
+def registration_loss(k: int = 1, similarity: Callable = lncc, lam: float = 1.0) -> Callable:
+    """The unsupervised loss ``sim(A o Psi_k[A,B], B) + lam * GradICON(Psi_k[A,B], Psi_k[B,A])``.
+
+    ``Psi_k = iterate(model, k)`` is unrolled and trained end to end. Returns ``loss_fn(model, pairs)``
+    for ``training.train`` (``pairs`` a ``RotatedPairs``).
+    """
+    k = check_int("k", k, minimum=1)
+    if not callable(similarity):
+        raise TypeError("similarity must be callable: (warped, fixed) -> loss")
+    if lam < 0:
+        raise ValueError(f"lam must be >= 0, got {lam}")
+
+    def loss_fn(model, pairs):
+        psi = iterate(model, k)
+        phi_ab = psi(pairs.moving, pairs.fixed)
+        loss = similarity(warp(pairs.moving, phi_ab), pairs.fixed)
+        if lam:
+            loss = loss + lam * gradicon(phi_ab, psi(pairs.fixed, pairs.moving))
+        return loss
+
+    return loss_fn
+
+
+def draw_grid(ax, phi: torch.Tensor, every: int = 3, color: str = "tab:orange", linewidth: float = 0.7) -> None:
+    """Draw one transform ``[H, W, 2]`` (or ``[1, H, W, 2]``) as a deformed grid on a matplotlib axis in pixel units.
+
+    Line i of the drawing passes through the points ``phi(x)`` of grid row i: where each fixed-image pixel
+    is read from in the moving image.
+    """
+    phi = phi.detach().cpu()
+    if phi.dim() == 4:
+        phi = phi[0]
+    check_transform(phi.unsqueeze(0))
+    size = phi.shape[0]
+    px = (phi + 1) * (size - 1) / 2
+    for i in range(0, size, every):
+        ax.plot(px[i, :, 0], px[i, :, 1], color=color, linewidth=linewidth)
+        ax.plot(px[:, i, 0], px[:, i, 1], color=color, linewidth=linewidth)
+    ax.set_xlim(-0.5, size - 0.5)
+    ax.set_ylim(size - 0.5, -0.5)
+    ax.set_aspect("equal")

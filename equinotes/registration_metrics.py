@@ -124,3 +124,21 @@ def rotation_gradient_points_right(moving: torch.Tensor, fixed: torch.Tensor, de
     total = loss(warp(moving, phi), fixed, reduction="none").sum()
     (grad,) = torch.autograd.grad(total, alpha)
     return torch.sign(-grad) == torch.sign(delta)
+
+
+def by_angle_bin(values: torch.Tensor, delta: torch.Tensor, edges_deg=(0, 45, 90, 135, 180)) -> list:
+    """Split per-pair ``values [B]`` by ``|delta|`` (radians ``[B]``) into bins with the given edges in degrees.
+
+    Returns a list of 1-D tensors, one per bin ``[edges[i], edges[i+1])`` (the last bin includes its end).
+    """
+    if values.shape != delta.shape:
+        raise ValueError(f"values and delta must have the same shape, got {tuple(values.shape)} and {tuple(delta.shape)}")
+    edges = [float(e) for e in edges_deg]
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"edges_deg must be increasing with at least two entries, got {edges_deg}")
+    d = delta.abs() * 180 / math.pi
+    out = []
+    for i, (lo, hi) in enumerate(zip(edges, edges[1:])):
+        upper = d <= hi if i == len(edges) - 2 else d < hi
+        out.append(values[(d >= lo) & upper])
+    return out

@@ -188,3 +188,46 @@ def test_bad_inputs(nines, net):
         rm.distance_px(reg.identity_grid(4, 4), reg.identity_grid(5, 5))
     with pytest.raises(TypeError, match="torch.Tensor"):
         rm.recovered_angle([1, 2], nines)
+
+
+def test_by_angle_bin():
+    values = torch.arange(5.0)
+    delta = torch.tensor([0.0, -0.5, 1.0, -2.0, math.pi])  # 0, 28.6, 57.3, 114.6, 180 degrees
+    bins = rm.by_angle_bin(values, delta)
+    assert [b.tolist() for b in bins] == [[0.0, 1.0], [2.0], [3.0], [4.0]]
+    with pytest.raises(ValueError, match="same shape"):
+        rm.by_angle_bin(values, delta[:3])
+    with pytest.raises(ValueError, match="increasing"):
+        rm.by_angle_bin(values, delta, edges_deg=(0, 90, 45))
+
+
+def test_pair_sampler_and_registration_loss(nines):
+    sample = reg.pair_sampler(nines, 4, max_delta=0.5, same_fraction=1.0)
+    pairs = sample(0, torch.Generator().manual_seed(0))
+    assert pairs.moving.shape == (4, 1, SIZE, SIZE) and pairs.delta.abs().max() <= 0.5 + 1e-5
+    model = reg.StepNet(SIZE, hidden=8)
+    for k in (1, 3):
+        loss = reg.registration_loss(k=k, lam=0.5)(model, pairs)
+        assert loss.dim() == 0 and torch.isfinite(loss)
+    # an untrained step is the identity, so the loss is the similarity of the unwarped pair
+    assert torch.allclose(reg.registration_loss(k=2, lam=1.0)(model, pairs), reg.lncc(pairs.moving, pairs.fixed), atol=1e-5)
+    with pytest.raises(ValueError, match="lam"):
+        reg.registration_loss(lam=-1.0)
+    with pytest.raises(TypeError, match="similarity"):
+        reg.registration_loss(similarity=None)
+    with pytest.raises(ValueError, match="batch"):
+        reg.pair_sampler(nines, 0)
+
+
+def test_draw_grid():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    reg.draw_grid(ax, reg.identity_grid(SIZE, SIZE), every=4)
+    assert len(ax.lines) == 2 * len(range(0, SIZE, 4))
+    with pytest.raises(ValueError, match=r"\[B, H, W, 2\]"):
+        reg.draw_grid(ax, torch.zeros(SIZE, SIZE, 3))
+    plt.close(fig)
