@@ -273,7 +273,7 @@ def prediction_invariance_error(model: nn.Module, images: torch.Tensor, batch_si
     """How much a classifier's prediction changes when its input is turned by a quarter turn.
 
     For each image x: ``max_k  TV(softmax(model(rot90(x, k))), softmax(model(x)))`` over k = 1, 2, 3, where
-    TV(p, q) = sum |p - q| / 2 is the total-variation distance (0: the same class probabilities,
+    TV(p, q) = sum(abs(p - q)) / 2 is the total-variation distance (0: the same class probabilities,
     1: disjoint predictions). The model runs in eval mode without gradients.
 
     Args:
