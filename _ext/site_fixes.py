@@ -1,10 +1,16 @@
 """Sphinx extension: small fixes to what the Jupyter Book 1.x toolchain puts on every page.
 
+Progress bars are for readers running a chapter live. Executed for the static site, tqdm's notebook
+bars would be saved as dozens of frozen widgets per page, so the build sets ``TQDM_DISABLE=1`` for the
+kernels it starts.
+
 Under Jupyter Book 1.0.4 the inline setup scripts of sphinx-thebe and sphinx-togglebutton reach each
 page twice, so every page declared ``const THEBE_JS_URL`` twice and the browser console showed a
 SyntaxError. We keep the first copy of each identical script when a page is rendered.
 """
 from __future__ import annotations
+
+import os
 
 
 def _script_key(script):
@@ -25,6 +31,11 @@ def _dedupe_page_scripts(app, pagename, templatename, context, doctree):
     scripts[:] = kept  # in place: the builder keeps a reference to this list
 
 
+def _quiet_progress_bars(app):
+    os.environ.setdefault("TQDM_DISABLE", "1")  # inherited by the notebook kernels of this build
+
+
 def setup(app):
+    app.connect("builder-inited", _quiet_progress_bars)
     app.connect("html-page-context", _dedupe_page_scripts, priority=1)  # first: emit_firstresult may stop before later handlers
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -68,7 +68,8 @@ def train(model: torch.nn.Module, loss_fn: Callable, sample_batch: Callable, n_s
            else torch.optim.SGD(params, lr=lr, weight_decay=weight_decay))
     log = TrainLog()
     start = time.perf_counter()
-    bar = tqdm(range(n_steps), desc=desc, disable=not progress, leave=False)
+    # Pass `disable` only to switch the bar off, so that TQDM_DISABLE=1 (set by the site build) still wins.
+    bar = tqdm(range(n_steps), desc=desc, leave=False, **({} if progress else {"disable": True}))
     for step in bar:
         batch = sample_batch(step, generator)
         loss = loss_fn(model, batch)
