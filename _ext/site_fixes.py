@@ -1,8 +1,8 @@
 """Sphinx extension: small fixes to what the Jupyter Book 1.x toolchain puts on every page.
 
 Progress bars are for readers running a chapter live. Executed for the static site, tqdm's notebook
-bars would be saved as dozens of frozen widgets per page, so the build sets ``TQDM_DISABLE=1`` for the
-kernels it starts.
+bars would be saved as dozens of frozen widgets per page, so the build sets ``EQUINOTES_PROGRESS=0``
+(read by ``equinotes.utils.progress``) for the kernels it starts.
 
 Under Jupyter Book 1.0.4 the inline setup scripts of sphinx-thebe and sphinx-togglebutton reach each
 page twice, so every page declared ``const THEBE_JS_URL`` twice and the browser console showed a
@@ -32,7 +32,7 @@ def _dedupe_page_scripts(app, pagename, templatename, context, doctree):
 
 
 def _quiet_progress_bars(app):
-    os.environ.setdefault("TQDM_DISABLE", "1")  # inherited by the notebook kernels of this build
+    os.environ.setdefault("EQUINOTES_PROGRESS", "0")  # inherited by the notebook kernels of this build
 
 
 def setup(app):

@@ -45,7 +45,7 @@ def train(model: torch.nn.Module, loss_fn: Callable, sample_batch: Callable, n_s
     """
     import time
 
-    from tqdm.auto import tqdm
+    from .utils import progress as progress_bar
 
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -68,8 +68,7 @@ def train(model: torch.nn.Module, loss_fn: Callable, sample_batch: Callable, n_s
            else torch.optim.SGD(params, lr=lr, weight_decay=weight_decay))
     log = TrainLog()
     start = time.perf_counter()
-    # Pass `disable` only to switch the bar off, so that TQDM_DISABLE=1 (set by the site build) still wins.
-    bar = tqdm(range(n_steps), desc=desc, leave=False, **({} if progress else {"disable": True}))
+    bar = progress_bar(range(n_steps), desc=desc, leave=False, disable=not progress)
     for step in bar:
         batch = sample_batch(step, generator)
         loss = loss_fn(model, batch)

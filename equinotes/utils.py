@@ -11,7 +11,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "get_device", "check_tensor", "check_images", "check_int"]
+__all__ = ["seed_everything", "get_device", "progress", "check_tensor", "check_images", "check_int"]
 
 
 def check_int(name: str, value, minimum: int | None = None) -> int:
@@ -59,6 +59,20 @@ def get_device(prefer: str | None = None) -> torch.device:
     if prefer == "cuda" and not torch.cuda.is_available():
         raise ValueError("CUDA was requested but torch.cuda.is_available() is False")
     return torch.device(prefer)
+
+
+def progress(iterable=None, **kwargs):
+    """A tqdm progress bar (a widget in Jupyter and Colab, text elsewhere).
+
+    Set ``EQUINOTES_PROGRESS=0`` to switch every bar off: the site build does, because a bar executed
+    for a static page would be saved as a frozen widget. (tqdm's own ``TQDM_DISABLE`` does not reach
+    its notebook bars.) Takes the arguments of ``tqdm.auto.tqdm``.
+    """
+    from tqdm.auto import tqdm
+
+    if os.environ.get("EQUINOTES_PROGRESS", "1") == "0":
+        kwargs["disable"] = True
+    return tqdm(iterable, **kwargs)
 
 
 def check_tensor(x, name: str, layout: str) -> torch.Tensor:

@@ -50,9 +50,9 @@ def slider_explorer(render: Callable, values: Sequence, description: str = "valu
         raise ValueError(f"start must index values (0..{len(values) - 1}), got {start}")
     iterator = values
     if progress:
-        from tqdm.auto import tqdm
+        from .utils import progress as progress_bar
 
-        iterator = tqdm(values, desc="rendering frames", leave=False)
+        iterator = progress_bar(values, desc="rendering frames", leave=False)
     frames = []
     for v in iterator:
         fig = render(v)

@@ -66,3 +66,11 @@ def test_check_tensor_names_the_layout():
         utils.check_tensor(torch.zeros(3, 4, dtype=torch.int64), "x", "[B, N]")
     with pytest.raises(TypeError, match="torch.Tensor"):
         utils.check_tensor([[0.0]], "x", "[B, N]")
+
+
+def test_progress_bar_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("EQUINOTES_PROGRESS", "0")
+    assert utils.progress(range(3)).disable
+    monkeypatch.setenv("EQUINOTES_PROGRESS", "1")
+    bar = utils.progress(range(3), desc="x")
+    assert not bar.disable and list(bar) == [0, 1, 2]
