@@ -70,7 +70,11 @@ def test_notebook_runs_to_the_end_from_its_setup_cell(colab_venv, path, tmp_path
     specs.kernel_dirs = [str(kernels / "kernels")]
     manager = KernelManager(kernel_name="colab-like", kernel_spec_manager=specs)
     client = NotebookClient(nb, km=manager, timeout=900, resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
+    try:
+        client.execute()
+    finally:  # a kernel manager we pass in is ours to shut down (nbclient only stops kernels it started)
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)
     setup_output = "".join(o.get("text", "") for o in nb.cells[[c.cell_type for c in nb.cells].index("code")].outputs)
     assert "ERROR" not in setup_output, setup_output
     assert torch_version(python) == before, "installing equinotes changed torch"
