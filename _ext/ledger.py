@@ -134,7 +134,7 @@ def _fill(app, doctree, docname):
             status = nodes.paragraph()
             status += nodes.inline(text=record["status"], classes=[f"claim-{record['status']}"])
             threshold = "" if record["threshold"] is None else _format_value(record["threshold"])
-            rows.append([para, record["statement"], _format_value(record["value"]), threshold, status])
+            rows.append([para, status, record["statement"], _format_value(record["value"]), threshold])
         missing = [e for e in node["expected"]
                    if not any(r == e or (r.startswith(e) and not r[len(e)].isdigit()) for r in records)]
         for claim_id in missing:
@@ -145,8 +145,8 @@ def _fill(app, doctree, docname):
             f"{sum(r['status'] == 'holds' for r in records.values())} hold, "
             f"{sum(r['status'] == 'refuted' for r in records.values())} refuted, "
             f"{sum(r['status'] == 'open' for r in records.values())} open."))
-        node.replace_self([summary, _table(["id", "statement", "measured value", "threshold", "status"], rows,
-                                           [6, 40, 24, 12, 8])])
+        node.replace_self([summary, _table(["id", "status", "statement", "measured value", "threshold"], rows,
+                                           [6, 8, 40, 24, 12])])
     for node in doctree.findall(times_placeholder):
         rows = []
         from myst_nb.sphinx_ import NbMetadataCollector
