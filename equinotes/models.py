@@ -97,14 +97,21 @@ class LiftingConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, name="x", square=True, channels=self.in_channels)
-        y = F.conv2d(x, self.filters().to(x.dtype), padding=self.kernel_size // 2)
-        y = y.view(x.shape[0], self.out_channels, N_ROTATIONS, *y.shape[-2:])
-        if self.bias is not None:
-            y = y + self.bias.to(x.dtype).view(1, -1, 1, 1, 1)
-        return y
+        return _convolve_to_group_features(x, self.filters(), self.bias, self.out_channels, self.kernel_size)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+
+
+def _convolve_to_group_features(x: torch.Tensor, filters: torch.Tensor, bias, out_channels: int,
+                                kernel_size: int) -> torch.Tensor:
+    """Convolve ``x [B, C, H, W]`` with a bank of ``out_channels * 4`` filters (same padding) and read the
+    result as group features ``[B, out_channels, 4, H, W]``, adding one bias per output channel."""
+    y = F.conv2d(x, filters.to(x.dtype), padding=kernel_size // 2)
+    y = y.view(x.shape[0], out_channels, N_ROTATIONS, *y.shape[-2:])
+    if bias is not None:
+        y = y + bias.to(x.dtype).view(1, -1, 1, 1, 1)
+    return y
 
 
 class GroupConv2d(nn.Module):
@@ -138,12 +145,8 @@ class GroupConv2d(nn.Module):
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         check_group_features(y, name="y", channels=self.in_channels)
         b, _, _, h, w = y.shape
-        z = F.conv2d(y.reshape(b, self.in_channels * N_ROTATIONS, h, w), self.filters().to(y.dtype),
-                     padding=self.kernel_size // 2)
-        z = z.view(b, self.out_channels, N_ROTATIONS, h, w)
-        if self.bias is not None:
-            z = z + self.bias.to(y.dtype).view(1, -1, 1, 1, 1)
-        return z
+        flat = y.reshape(b, self.in_channels * N_ROTATIONS, h, w)
+        return _convolve_to_group_features(flat, self.filters(), self.bias, self.out_channels, self.kernel_size)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
