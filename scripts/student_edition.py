@@ -99,6 +99,8 @@ def write_edition(out: Path) -> list[Path]:
             written.append(out / "book" / src.name)
         elif src.is_file():
             shutil.copy(src, out / "book" / src.name)
+        elif src.is_dir() and not src.name.startswith((".", "_")):
+            shutil.copytree(src, out / "book" / src.name)  # e.g. book/images
     return written
 
 
