@@ -51,7 +51,7 @@ def fetch_assets() -> Path:
                 shutil.rmtree(target)
             source = Path(tmp) / "package" / keep
             if source.is_dir():
-                shutil.copytree(source, target / keep if folder != "mathjax" else target / keep)
+                shutil.copytree(source, target / keep)
             else:
                 target.mkdir(parents=True)
                 shutil.copy(source, target / keep)
