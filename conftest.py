@@ -14,6 +14,20 @@ import torch  # noqa: E402  (after the thread settings, which torch reads when i
 # Claims recorded while tests run go to a throwaway ledger, never to the site's (kernels inherit this).
 os.environ.setdefault("EQUINOTES_LEDGER", os.path.join(ROOT, "_build", "test_ledger.jsonl"))
 
+pytest_plugins = ["pytester"]  # tests/test_pytest_setup.py runs a small pytest session of its own
+
+# After a cell's execute_reply, nbval waits for each further kernel message (the final "idle" status
+# among them) at most a hard-coded 5 s, with no option to change it (nbval issues #136, #231). On a
+# loaded 2-core CI machine that wait once ran out after chapter 1's longest training cell, failing a
+# cell that had run correctly. The cell's own run time stays bounded by --nbval-cell-timeout.
+NBVAL_OUTPUT_TIMEOUT = 120  # seconds
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if type(item).__name__ == "IPyNbCell" and hasattr(item, "output_timeout"):
+            item.output_timeout = NBVAL_OUTPUT_TIMEOUT
+
 
 @pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
 def dtype(request):
