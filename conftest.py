@@ -19,7 +19,9 @@ pytest_plugins = ["pytester"]  # tests/test_pytest_setup.py runs a small pytest 
 # After a cell's execute_reply, nbval waits for each further kernel message (the final "idle" status
 # among them) at most a hard-coded 5 s, with no option to change it (nbval issues #136, #231). On a
 # loaded 2-core CI machine that wait once ran out after chapter 1's longest training cell, failing a
-# cell that had run correctly. The cell's own run time stays bounded by --nbval-cell-timeout.
+# cell that had run correctly: after its reply a kernel still sends the output it queued during the
+# cell (that cell then queued ~2,900 progress-bar messages; equinotes.utils.progress now sends far
+# fewer). The cell's own run time stays bounded by --nbval-cell-timeout.
 NBVAL_OUTPUT_TIMEOUT = 120  # seconds
 
 

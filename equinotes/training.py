@@ -80,8 +80,8 @@ def train(model: torch.nn.Module, loss_fn: Callable, sample_batch: Callable, n_s
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
         opt.step()
         log.losses.append(loss.item())
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{log.losses[-1]:.4f}")
+        if step % 10 == 0:  # shown at the bar's next redraw: a forced one per call would flood a notebook
+            bar.set_postfix(loss=f"{log.losses[-1]:.4f}", refresh=False)
     log.seconds = time.perf_counter() - start
     model.eval()
     return log

@@ -67,11 +67,16 @@ def progress(iterable=None, **kwargs):
     Set ``EQUINOTES_PROGRESS=0`` to switch every bar off: the site build does, because a bar executed
     for a static page would be saved as a frozen widget. (tqdm's own ``TQDM_DISABLE`` does not reach
     its notebook bars.) Takes the arguments of ``tqdm.auto.tqdm``.
+
+    Bars redraw at most once a second (``mininterval=1.0`` unless given): each redraw of a notebook
+    bar is about three widget messages, which a kernel busy with a long cell queues and sends only
+    after the cell, so tqdm's 10 redraws a second made one chapter cell end with ~2,900 messages.
     """
     from tqdm.auto import tqdm
 
     if os.environ.get("EQUINOTES_PROGRESS", "1") == "0":
         kwargs["disable"] = True
+    kwargs.setdefault("mininterval", 1.0)
     return tqdm(iterable, **kwargs)
 
 

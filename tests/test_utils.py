@@ -74,3 +74,43 @@ def test_progress_bar_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("EQUINOTES_PROGRESS", "1")
     bar = utils.progress(range(3), desc="x")
     assert not bar.disable and list(bar) == [0, 1, 2]
+
+
+def widget_messages_of(code: str) -> int:
+    """Run ``code`` in a fresh Jupyter kernel; return how many widget update messages it sent."""
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        msg_id = client.execute(code)
+        client.get_shell_msg(timeout=120)
+        updates = 0
+        while True:
+            msg = client.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            updates += msg["msg_type"] == "comm_msg"
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return updates
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+@pytest.mark.slow
+def test_notebook_progress_bar_redraws_at_most_about_once_a_second(monkeypatch):
+    """A 3 s loop: tqdm's default (10 redraws/s) sends ~95 widget updates; ours must stay near 3 redraws."""
+    monkeypatch.setenv("EQUINOTES_PROGRESS", "1")  # the kernel inherits it
+    loop = "import time\nfrom equinotes import utils\nfor _ in utils.progress(range(300)): time.sleep(0.01)"
+    assert widget_messages_of(loop) <= 30
+
+
+@pytest.mark.slow
+def test_training_bar_with_loss_postfix_redraws_at_most_about_once_a_second(monkeypatch):
+    """training.train updates the loss shown on its bar every 10 steps without forcing a redraw each time."""
+    monkeypatch.setenv("EQUINOTES_PROGRESS", "1")
+    run = ("import time, torch\nfrom equinotes import training\n"
+           "model = torch.nn.Linear(2, 1)\n"
+           "def loss_fn(m, batch):\n    time.sleep(0.001)\n    return m(batch).pow(2).mean()\n"
+           "training.train(model, loss_fn, lambda step, g: torch.randn(8, 2, generator=g), n_steps=2000)")
+    assert widget_messages_of(run) <= 30
