@@ -61,6 +61,21 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device(prefer)
 
 
+def cpu_threads(max_threads: int = 2) -> int:
+    """How many CPU threads to give torch: ``max_threads`` at most, no more than the machine's cores,
+    and no more than ``OMP_NUM_THREADS`` when that is set.
+
+    The test suite sets ``OMP_NUM_THREADS=1`` in each pytest-xdist worker, so two notebooks running
+    side by side on two cores do not fight over them; a reader's kernel gets both cores. Use as
+    ``torch.set_num_threads(utils.cpu_threads())``.
+    """
+    threads = min(check_int("max_threads", max_threads, minimum=1), os.cpu_count() or 1)
+    from_env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if from_env.isdigit() and int(from_env) >= 1:
+        threads = min(threads, int(from_env))
+    return threads
+
+
 def progress(iterable=None, **kwargs):
     """A tqdm progress bar (a widget in Jupyter and Colab, text elsewhere).
 

@@ -114,3 +114,22 @@ def test_training_bar_with_loss_postfix_redraws_at_most_about_once_a_second(monk
            "def loss_fn(m, batch):\n    time.sleep(0.001)\n    return m(batch).pow(2).mean()\n"
            "training.train(model, loss_fn, lambda step, g: torch.randn(8, 2, generator=g), n_steps=2000)")
     assert widget_messages_of(run) <= 30
+
+
+def test_cpu_threads_respects_the_cap_the_cores_and_omp_num_threads(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(utils.os, "cpu_count", lambda: 8)
+    assert utils.cpu_threads() == 2 and utils.cpu_threads(4) == 4
+    monkeypatch.setattr(utils.os, "cpu_count", lambda: 1)
+    assert utils.cpu_threads(4) == 1
+    monkeypatch.setattr(utils.os, "cpu_count", lambda: 8)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what conftest.py sets per pytest-xdist worker
+    assert utils.cpu_threads(4) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert utils.cpu_threads(4) == 4
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (1.5, TypeError), ("2", TypeError)])
+def test_cpu_threads_rejects_bad_input(bad, error):
+    with pytest.raises(error, match="max_threads"):
+        utils.cpu_threads(bad)
