@@ -18,7 +18,8 @@ How a quarter turn acts on each kind of tensor:
 Lifting and group convolutions map the first action to the second; rotation pooling maps the second
 back to the first; a global spatial average then makes the features invariant. Stride-1 convolutions
 with zero padding of an odd filter, pointwise nonlinearities, batch normalization with one statistic per
-channel (shared by the rotation axis and the plane), and 2x2 max pooling of an image with even side are all equivariant to quarter turns, so ``C4CNN`` is exactly invariant by construction.
+channel (shared by the rotation axis and the plane), and 2x2 max pooling of an image with even side are
+all equivariant to quarter turns, so ``C4CNN`` is exactly invariant by construction.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ from .utils import check_images, check_int
 
 __all__ = [
     "LiftingConv2d", "GroupConv2d", "RotationPool", "GroupMaxPool2d", "c4_feature_action",
-    "check_group_features", "PlainCNN", "C4CNN", "count_parameters", "prediction_invariance_error", "recalibrate_batchnorm",
+    "check_group_features", "PlainCNN", "C4CNN", "count_parameters", "prediction_invariance_error",
+    "recalibrate_batchnorm",
 ]
 
 N_ROTATIONS = 4

@@ -20,7 +20,7 @@ from .utils import check_images, check_int
 
 __all__ = ["digit_mask", "distance_px", "similarity_after_warp", "recovered_angle", "angle_error_deg",
            "equivariance_error_px", "negative_jacobian_fraction", "inverse_consistency_px",
-           "rotation_gradient_points_right"]
+           "rotation_gradient_points_right", "by_angle_bin"]
 
 
 def digit_mask(images: torch.Tensor, threshold: float = 0.2, dilate: int = 1) -> torch.Tensor:

@@ -11,7 +11,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "get_device", "progress", "check_tensor", "check_images", "check_int"]
+__all__ = ["seed_everything", "get_device", "cpu_threads", "progress", "check_tensor", "check_images", "check_int"]
 
 
 def check_int(name: str, value, minimum: int | None = None) -> int:
