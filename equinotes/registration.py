@@ -267,14 +267,14 @@ def symmetrize_c4(step: Callable) -> Callable:
 
 
 def iterate(step: Callable, k: int) -> Callable:
-    """Psi_1 = step, Psi_{j+1} = TwoStep{Psi_j, step}: the step applied ``k`` times, each on the warped image."""
+    """Psi_1 = step, Psi_{j+1} = TwoStep{Psi_j, step}: the step applied ``k`` times, each on the warped image.
+
+    ``equinotes.mesa.iterate_two_step`` with ``warp`` and ``compose``.
+    """
     if not callable(step):
         raise TypeError("step must be callable: (A, B) -> transform")
     k = check_int("k", k, minimum=1)
-    registration = step
-    for _ in range(k - 1):
-        registration = two_step(registration, step)
-    return registration
+    return mesa.iterate_two_step(step, k, apply=warp, compose=compose)
 
 
 def c4_search(registration: Callable, moving: torch.Tensor, fixed: torch.Tensor, loss: Callable = mse,

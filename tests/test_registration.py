@@ -45,10 +45,8 @@ def test_compose_matches_sequential_warping(nines):
     phi, psi = smooth(), smooth()
     sequential = reg.warp(reg.warp(nines, phi), psi)
     composed = reg.warp(nines, reg.compose(phi, psi))
-    # the floor: one extra bilinear resampling of the image, measured against the composed warp
-    floor = (reg.warp(reg.warp(nines, reg.identity_grid(SIZE, SIZE)), phi) - reg.warp(nines, phi)).abs().max()
-    gap = (sequential - composed)[..., 2:-2, 2:-2].abs().mean()
-    assert gap < 0.05 and floor <= 1e-5
+    gap = (sequential - composed)[..., 2:-2, 2:-2].abs().mean()  # two resamplings vs one: close, not equal
+    assert gap < 0.05
 
 
 def test_two_step_composes_the_steps(nines, net):
@@ -130,7 +128,9 @@ def test_losses(nines):
     assert reg.mse(a, b, reduction="none").shape == (4,)
     ident = reg.identity_grid(SIZE, SIZE, 2)
     rot = groups.rotation_transform(0.5, SIZE, SIZE).expand(2, -1, -1, -1)
-    assert reg.diffusion(ident) == 0 and reg.diffusion(rot) > 0
+    assert reg.diffusion(ident) == 0
+    # a rotation's displacement (R - I)x has gradient R - I: |R - I|_F^2 = 4(1 - cos), averaged over 2 components
+    assert reg.diffusion(rot).item() == pytest.approx(2 * (1 - math.cos(0.5)), rel=1e-3)
     inverse = groups.rotation_transform(-0.5, SIZE, SIZE).expand(2, -1, -1, -1)
     # exact inverses leave only the border (where points leave the domain): far below a non-inverse pair
     assert reg.gradicon(rot, inverse) < 0.1 * reg.gradicon(rot, ident)
@@ -163,6 +163,7 @@ def test_rotation_gradient_basin(nines):
     delta = torch.tensor([0.2, -0.2, 0.3, -0.3])
     a = reg.warp(b, groups.rotation_transform(-delta, SIZE, SIZE))  # a o R_delta ~ b
     assert rm.rotation_gradient_points_right(a, b, delta).all()
+    assert not rm.rotation_gradient_points_right(a, b, -delta).any()  # told the wrong direction: never "right"
 
 
 def test_bad_inputs(nines, net):
