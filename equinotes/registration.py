@@ -102,6 +102,8 @@ def rotated_pairs(digits: torch.Tensor, n: int, generator: torch.Generator, max_
     """
     check_images(digits, "digits", square=True)
     n = check_int("n", n, minimum=1)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a seeded torch.Generator, got {type(generator).__name__}")
     if not 0.0 <= same_fraction <= 1.0:
         raise ValueError(f"same_fraction must be in [0, 1], got {same_fraction}")
     if not 0.0 <= max_delta <= math.pi:
@@ -289,6 +291,8 @@ def c4_search(registration: Callable, moving: torch.Tensor, fixed: torch.Tensor,
         the chosen transforms ``[B, H, W, 2]`` (and, with ``return_all``, the candidates ``[4, B, H, W, 2]``
         and their losses ``[4, B]``).
     """
+    if not callable(registration) or not callable(loss):
+        raise TypeError("registration and loss must be callable: (A, B) -> transform, (A, B, reduction) -> loss")
     check_pair(moving, fixed)
     candidates, losses = [], []
     for k in range(4):
@@ -345,6 +349,9 @@ def draw_grid(ax, phi: torch.Tensor, every: int = 3, color: str = "tab:orange", 
     Line i of the drawing passes through the points ``phi(x)`` of grid row i: where each fixed-image pixel
     is read from in the moving image.
     """
+    if not isinstance(phi, torch.Tensor):
+        raise TypeError(f"phi must be a torch.Tensor of shape [H, W, 2] or [1, H, W, 2], got {type(phi).__name__}")
+    every = check_int("every", every, minimum=1)
     phi = phi.detach().cpu()
     if phi.dim() == 4:
         phi = phi[0]

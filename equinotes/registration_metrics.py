@@ -70,7 +70,11 @@ def recovered_angle(phi: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def angle_error_deg(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """``|estimate - truth|`` wrapped to [0, 180] degrees, ``[B]``."""
+    """``|estimate - truth|`` wrapped to [0, 180] degrees, ``[B]`` (angles in radians, both ``[B]``)."""
+    if not isinstance(estimate, torch.Tensor) or not isinstance(truth, torch.Tensor):
+        raise TypeError("estimate and truth must be torch.Tensors of angles in radians, shape [B]")
+    if estimate.shape != truth.shape:
+        raise ValueError(f"estimate and truth must have the same shape, got {tuple(estimate.shape)} and {tuple(truth.shape)}")
     d = torch.remainder(estimate - truth + math.pi, 2 * math.pi) - math.pi
     return d.abs() * 180 / math.pi
 

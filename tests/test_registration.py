@@ -189,6 +189,16 @@ def test_bad_inputs(nines, net):
         rm.distance_px(reg.identity_grid(4, 4), reg.identity_grid(5, 5))
     with pytest.raises(TypeError, match="torch.Tensor"):
         rm.recovered_angle([1, 2], nines)
+    with pytest.raises(TypeError, match="callable"):
+        reg.c4_search(3, nines, nines)
+    with pytest.raises(TypeError, match="callable"):
+        reg.c4_search(net, nines, nines, loss="lncc")
+    with pytest.raises(TypeError, match="Generator"):
+        reg.rotated_pairs(nines, 2, None)
+    with pytest.raises(TypeError, match="torch.Tensors"):
+        rm.angle_error_deg(0.1, torch.zeros(2))
+    with pytest.raises(ValueError, match="same shape"):
+        rm.angle_error_deg(torch.zeros(3), torch.zeros(2))
 
 
 def test_by_angle_bin():
@@ -231,4 +241,8 @@ def test_draw_grid():
     assert len(ax.lines) == 2 * len(range(0, SIZE, 4))
     with pytest.raises(ValueError, match=r"\[B, H, W, 2\]"):
         reg.draw_grid(ax, torch.zeros(SIZE, SIZE, 3))
+    with pytest.raises(ValueError, match="every"):
+        reg.draw_grid(ax, reg.identity_grid(SIZE, SIZE), every=0)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        reg.draw_grid(ax, [[0.0]])
     plt.close(fig)
