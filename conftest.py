@@ -1,4 +1,5 @@
 """Shared pytest setup for unit tests (tests/) and notebook runs (book/ via nbval)."""
+
 import os
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -12,9 +13,13 @@ import pytest  # noqa: E402
 import torch  # noqa: E402  (after the thread settings, which torch reads when it loads)
 
 # Claims recorded while tests run go to a throwaway ledger, never to the site's (kernels inherit this).
-os.environ.setdefault("EQUINOTES_LEDGER", os.path.join(ROOT, "_build", "test_ledger.jsonl"))
+os.environ.setdefault(
+    "EQUINOTES_LEDGER", os.path.join(ROOT, "_build", "test_ledger.jsonl")
+)
 
-pytest_plugins = ["pytester"]  # tests/test_pytest_setup.py runs a small pytest session of its own
+pytest_plugins = [
+    "pytester"
+]  # tests/test_pytest_setup.py runs a small pytest session of its own
 
 # After a cell's execute_reply, nbval waits for each further kernel message (the final "idle" status
 # among them) at most a hard-coded 5 s, with no option to change it (nbval issues #136, #231). On a

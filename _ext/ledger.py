@@ -7,6 +7,7 @@
   book promises; a missing one is a warning, and the build runs with ``-W``, so it fails.
 * ``{execution-times}`` becomes a table of each notebook's measured execution time.
 """
+
 from __future__ import annotations
 
 import json
@@ -106,7 +107,11 @@ def _table(headers, rows, widths):
         row = nodes.row()
         for cell in cells:
             entry = nodes.entry()
-            entry += cell if isinstance(cell, nodes.Node) else nodes.paragraph(text=str(cell))
+            entry += (
+                cell
+                if isinstance(cell, nodes.Node)
+                else nodes.paragraph(text=str(cell))
+            )
             row += entry
         body += row
     return table
@@ -119,34 +124,77 @@ def _format_value(value) -> str:
 
 def _fill(app, doctree, docname):
     for node in doctree.findall(ledger_placeholder):
-        records = _latest(json.loads(line) for line in _ledger_file(app).read_text().splitlines() if line.strip()) \
-            if _ledger_file(app).is_file() else {}
+        records = (
+            _latest(
+                json.loads(line)
+                for line in _ledger_file(app).read_text().splitlines()
+                if line.strip()
+            )
+            if _ledger_file(app).is_file()
+            else {}
+        )
         rows = []
         for claim_id in sorted(records, key=_id_key):
             record = records[claim_id]
             target = getattr(app.env, "equinotes_claim_pages", {}).get(claim_id)
             para = nodes.paragraph()
             if target:
-                uri = app.builder.get_relative_uri(docname, target) + "#claim-" + claim_id.replace(".", "-")
+                uri = (
+                    app.builder.get_relative_uri(docname, target)
+                    + "#claim-"
+                    + claim_id.replace(".", "-")
+                )
                 para += nodes.reference("", claim_id, refuri=uri)
             else:
                 para += nodes.Text(claim_id)
             status = nodes.paragraph()
-            status += nodes.inline(text=record["status"], classes=[f"claim-{record['status']}"])
-            threshold = "" if record["threshold"] is None else _format_value(record["threshold"])
-            rows.append([para, status, record["statement"], _format_value(record["value"]), threshold])
-        missing = [e for e in node["expected"]
-                   if not any(r == e or (r.startswith(e) and not r[len(e)].isdigit()) for r in records)]
+            status += nodes.inline(
+                text=record["status"], classes=[f"claim-{record['status']}"]
+            )
+            threshold = (
+                ""
+                if record["threshold"] is None
+                else _format_value(record["threshold"])
+            )
+            rows.append(
+                [
+                    para,
+                    status,
+                    record["statement"],
+                    _format_value(record["value"]),
+                    threshold,
+                ]
+            )
+        missing = [
+            e
+            for e in node["expected"]
+            if not any(
+                r == e or (r.startswith(e) and not r[len(e)].isdigit()) for r in records
+            )
+        ]
         for claim_id in missing:
-            logger.warning(f"claim {claim_id} is promised by the ledger page but no notebook recorded it",
-                           location=docname)
-        summary = nodes.paragraph(text=(
-            f"{len(records)} claims recorded by this build: "
-            f"{sum(r['status'] == 'holds' for r in records.values())} hold, "
-            f"{sum(r['status'] == 'refuted' for r in records.values())} refuted, "
-            f"{sum(r['status'] == 'open' for r in records.values())} open."))
-        node.replace_self([summary, _table(["id", "status", "statement", "measured value", "threshold"], rows,
-                                           [6, 8, 40, 24, 12])])
+            logger.warning(
+                f"claim {claim_id} is promised by the ledger page but no notebook recorded it",
+                location=docname,
+            )
+        summary = nodes.paragraph(
+            text=(
+                f"{len(records)} claims recorded by this build: "
+                f"{sum(r['status'] == 'holds' for r in records.values())} hold, "
+                f"{sum(r['status'] == 'refuted' for r in records.values())} refuted, "
+                f"{sum(r['status'] == 'open' for r in records.values())} open."
+            )
+        )
+        node.replace_self(
+            [
+                summary,
+                _table(
+                    ["id", "status", "statement", "measured value", "threshold"],
+                    rows,
+                    [6, 8, 40, 24, 12],
+                ),
+            ]
+        )
     for node in doctree.findall(times_placeholder):
         rows = []
         from myst_nb.sphinx_ import NbMetadataCollector
@@ -160,9 +208,14 @@ def _fill(app, doctree, docname):
             if runtime is not None:
                 title = app.env.titles[doc].astext() if doc in app.env.titles else doc
                 rows.append([title, f"{runtime:.0f} s"])
-        total = nodes.paragraph(text="Measured while this site was built." if rows else
-                                "No notebook was executed in this build.")
-        node.replace_self([total, _table(["notebook", "execution time"], rows, [60, 20])])
+        total = nodes.paragraph(
+            text="Measured while this site was built."
+            if rows
+            else "No notebook was executed in this build."
+        )
+        node.replace_self(
+            [total, _table(["notebook", "execution time"], rows, [60, 20])]
+        )
 
 
 def setup(app):

@@ -12,6 +12,7 @@ Under Jupyter Book 1.0.4 the inline setup scripts of sphinx-thebe and sphinx-tog
 page twice, so every page declared ``const THEBE_JS_URL`` twice and the browser console showed a
 SyntaxError. We keep the first copy of each identical script when a page is rendered.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,11 @@ import os
 
 def _script_key(script):
     attributes = getattr(script, "attributes", None) or {}
-    return (getattr(script, "filename", str(script)) or "", attributes.get("body", ""), attributes.get("src", ""))
+    return (
+        getattr(script, "filename", str(script)) or "",
+        attributes.get("body", ""),
+        attributes.get("src", ""),
+    )
 
 
 def _dedupe_page_scripts(app, pagename, templatename, context, doctree):
@@ -50,11 +55,17 @@ MATHJAX_HUB_SHIM = """(function () {
 
 
 def _quiet_progress_bars(app):
-    os.environ.setdefault("EQUINOTES_PROGRESS", "0")  # inherited by the notebook kernels of this build
+    os.environ.setdefault(
+        "EQUINOTES_PROGRESS", "0"
+    )  # inherited by the notebook kernels of this build
 
 
 def setup(app):
     app.connect("builder-inited", _quiet_progress_bars)
-    app.add_js_file(None, body=MATHJAX_HUB_SHIM, priority=900)  # after MathJax (defer) and the widget manager
-    app.connect("html-page-context", _dedupe_page_scripts, priority=1)  # first: emit_firstresult may stop before later handlers
+    app.add_js_file(
+        None, body=MATHJAX_HUB_SHIM, priority=900
+    )  # after MathJax (defer) and the widget manager
+    app.connect(
+        "html-page-context", _dedupe_page_scripts, priority=1
+    )  # first: emit_firstresult may stop before later handlers
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -7,12 +7,26 @@ warp, compose), ``groups`` (groups and actions), ``equivariance`` (errors, asser
 ``claims`` (the ledger), ``training`` (the training loop), ``widgets`` (live and static explorations).
 Chapter modules: ``models``, ``diagrams``, ``mesa``, ``registration``, ``dnfa``.
 """
+
 from importlib import import_module
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("utils", "data", "transforms", "groups", "equivariance", "claims", "training", "widgets",
-               "models", "diagrams", "mesa", "registration", "dnfa")
+_SUBMODULES = (
+    "utils",
+    "data",
+    "transforms",
+    "groups",
+    "equivariance",
+    "claims",
+    "training",
+    "widgets",
+    "models",
+    "diagrams",
+    "mesa",
+    "registration",
+    "dnfa",
+)
 
 
 def __getattr__(name):

@@ -16,6 +16,7 @@ exactly: swapping negates the exponent, and ``exp(-X) = exp(X)^{-1}``.
 Matrices are homogeneous ``[B, 3, 3]`` acting on column vectors ``(x, y, 1)`` in the [-1, 1] frame of
 ``equinotes.transforms``; ``A o Phi[A, B] ~ B`` (pull-back, as everywhere in the book).
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,15 @@ import torch
 from .transforms import matrix_transform, warp
 from .utils import check_images, check_int
 
-__all__ = ["AffineNet", "SwapConsistentRegistration", "PlainRegistration", "affine_grid",
-           "warp_affine", "inverse_consistency_error", "random_affine"]
+__all__ = [
+    "AffineNet",
+    "SwapConsistentRegistration",
+    "PlainRegistration",
+    "affine_grid",
+    "warp_affine",
+    "inverse_consistency_error",
+    "random_affine",
+]
 
 
 class AffineNet(torch.nn.Module):
@@ -36,10 +44,15 @@ class AffineNet(torch.nn.Module):
         super().__init__()
         c = check_int("channels", channels, minimum=1)
         self.features = torch.nn.Sequential(
-            torch.nn.Conv2d(2, c, 3, stride=2, padding=1), torch.nn.ReLU(),
-            torch.nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), torch.nn.ReLU(),
-            torch.nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1), torch.nn.ReLU(),
-            torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+            torch.nn.Conv2d(2, c, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(c, 2 * c, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(2),
+            torch.nn.Flatten(),
+        )
         self.head = torch.nn.Linear(8 * c, 6)
         with torch.no_grad():
             self.head.weight.mul_(float(init_scale))
@@ -50,9 +63,13 @@ class AffineNet(torch.nn.Module):
         check_images(A, "A", channels=1)
         check_images(B, "B", channels=1)
         if A.shape != B.shape:
-            raise ValueError(f"A and B must have one shape, got {tuple(A.shape)} and {tuple(B.shape)}")
+            raise ValueError(
+                f"A and B must have one shape, got {tuple(A.shape)} and {tuple(B.shape)}"
+            )
         p = self.head(self.features(torch.cat([A, B], dim=1)))  # [B, 6]
-        return torch.cat([p.reshape(-1, 2, 3), torch.zeros_like(p[:, :3]).unsqueeze(1)], dim=1)
+        return torch.cat(
+            [p.reshape(-1, 2, 3), torch.zeros_like(p[:, :3]).unsqueeze(1)], dim=1
+        )
 
 
 class SwapConsistentRegistration(torch.nn.Module):
@@ -81,15 +98,21 @@ def _check_affine(M: torch.Tensor, name: str = "M") -> torch.Tensor:
     if not isinstance(M, torch.Tensor) or not M.is_floating_point():
         raise TypeError(f"{name} must be a floating tensor [B, 3, 3]")
     if M.dim() != 3 or M.shape[-2:] != (3, 3):
-        raise ValueError(f"{name} must have shape [B, 3, 3] (homogeneous affine matrices), got {tuple(M.shape)}")
+        raise ValueError(
+            f"{name} must have shape [B, 3, 3] (homogeneous affine matrices), got {tuple(M.shape)}"
+        )
     return M
 
 
 def affine_grid(M: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """The transform x -> M x (homogeneous ``[B, 3, 3]``) sampled on a grid: ``[B, height, width, 2]``."""
     _check_affine(M)
-    return matrix_transform(M[:, :2, :2], check_int("height", height, minimum=2),
-                            check_int("width", width, minimum=2), translation=M[:, :2, 2])
+    return matrix_transform(
+        M[:, :2, :2],
+        check_int("height", height, minimum=2),
+        check_int("width", width, minimum=2),
+        translation=M[:, :2, 2],
+    )
 
 
 def warp_affine(images: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
@@ -98,21 +121,32 @@ def warp_affine(images: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
     _check_affine(M)
     if M.shape[0] != images.shape[0]:
         raise ValueError(f"got {M.shape[0]} matrices for {images.shape[0]} images")
-    return warp(images, affine_grid(M.to(images.dtype), images.shape[-2], images.shape[-1]))
+    return warp(
+        images, affine_grid(M.to(images.dtype), images.shape[-2], images.shape[-1])
+    )
 
 
-def inverse_consistency_error(register, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+def inverse_consistency_error(
+    register, A: torch.Tensor, B: torch.Tensor
+) -> torch.Tensor:
     """Per pair, ``max |Phi[B, A] Phi[A, B] - I|`` (0 for an inverse-consistent registration). Returns ``[B]``."""
     if not callable(register):
         raise TypeError("register must be callable (A, B) -> [B, 3, 3]")
     with torch.no_grad():
-        ab, ba = _check_affine(register(A, B), "Phi[A, B]"), _check_affine(register(B, A), "Phi[B, A]")
+        ab, ba = (
+            _check_affine(register(A, B), "Phi[A, B]"),
+            _check_affine(register(B, A), "Phi[B, A]"),
+        )
     eye = torch.eye(3, dtype=ab.dtype, device=ab.device)
     return (ba @ ab - eye).abs().amax(dim=(-2, -1))
 
 
-def random_affine(n: int, scale: float = 0.15, generator: torch.Generator | None = None,
-                  dtype=torch.float32) -> torch.Tensor:
+def random_affine(
+    n: int,
+    scale: float = 0.15,
+    generator: torch.Generator | None = None,
+    dtype=torch.float32,
+) -> torch.Tensor:
     """``n`` random affine maps near the identity, ``exp(X)`` with X's entries ``~ scale * N(0, 1)``: ``[n, 3, 3]``."""
     n = check_int("n", n, minimum=1)
     if not isinstance(scale, (int, float)) or scale < 0:

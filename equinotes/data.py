@@ -8,6 +8,7 @@ verified on every load, so a corrupted copy fails loudly instead of training on 
 Nothing is downloaded by default. ``load_full_mnist`` reaches for torchvision's copy of the full data
 set only when a reader asks for it and is online.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,12 +48,20 @@ def _split_indices(labels: np.ndarray, split: str) -> np.ndarray:
     for digit in range(10):
         idx = np.flatnonzero(labels == digit)
         cut = int(round(TRAIN_FRACTION * len(idx)))
-        chosen.append(idx[:cut] if split == "train" else idx[cut:] if split == "test" else idx)
+        chosen.append(
+            idx[:cut] if split == "train" else idx[cut:] if split == "test" else idx
+        )
     return np.sort(np.concatenate(chosen))
 
 
-def load_mnist(digits=None, split: str = "train", n: int | None = None, pad: int = 0,
-               shuffle_seed: int | None = None, dtype: torch.dtype = torch.float32):
+def load_mnist(
+    digits=None,
+    split: str = "train",
+    n: int | None = None,
+    pad: int = 0,
+    shuffle_seed: int | None = None,
+    dtype: torch.dtype = torch.float32,
+):
     """Load bundled MNIST digits as float images in [0, 1].
 
     Args:
@@ -72,7 +81,11 @@ def load_mnist(digits=None, split: str = "train", n: int | None = None, pad: int
     if digits is None:
         wanted = list(range(10))
     else:
-        wanted = [digits] if isinstance(digits, (int, np.integer)) and not isinstance(digits, bool) else list(digits)
+        wanted = (
+            [digits]
+            if isinstance(digits, (int, np.integer)) and not isinstance(digits, bool)
+            else list(digits)
+        )
         for d in wanted:
             if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
                 raise TypeError(f"digits must be integers 0-9, got {d!r}")
@@ -90,10 +103,14 @@ def load_mnist(digits=None, split: str = "train", n: int | None = None, pad: int
     idx = _split_indices(labels, split)
     idx = idx[np.isin(labels[idx], wanted)]
     if shuffle_seed is not None:
-        idx = np.random.default_rng(check_int("shuffle_seed", shuffle_seed, 0)).permutation(idx)
+        idx = np.random.default_rng(
+            check_int("shuffle_seed", shuffle_seed, 0)
+        ).permutation(idx)
     if n is not None:
         if n > len(idx):
-            raise ValueError(f"asked for n={n} images but split {split!r} has only {len(idx)} for digits {wanted}")
+            raise ValueError(
+                f"asked for n={n} images but split {split!r} has only {len(idx)} for digits {wanted}"
+            )
         idx = idx[:n]
     x = torch.from_numpy(images[idx].astype(np.float32) / 255.0).to(dtype).unsqueeze(1)
     if pad:
@@ -109,6 +126,8 @@ def load_full_mnist(root: str, train: bool = True):
     try:
         from torchvision.datasets import MNIST
     except ImportError as err:
-        raise ImportError("load_full_mnist needs torchvision: pip install torchvision") from err
+        raise ImportError(
+            "load_full_mnist needs torchvision: pip install torchvision"
+        ) from err
     ds = MNIST(root, train=train, download=True)  # pragma: no cover - needs the network
     return ds.data.unsqueeze(1).float() / 255.0, ds.targets.long()

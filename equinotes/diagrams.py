@@ -23,6 +23,7 @@ says ``f(rho_in(g) x) = rho_out(g) f(x)``. This module
 
 Representation matrices act on column vectors; images ``[H, W]`` are flattened row-major.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,10 +38,22 @@ from .groups import FiniteGroup, rot90
 from .utils import check_int
 
 __all__ = [
-    "Arrow", "draw_diagram", "draw_square", "draw_pasted_squares", "draw_swap_triangle",
-    "path_error", "pasting_errors", "SetLayer",
-    "permutation_matrix", "rotation_representation", "trivial_representation",
-    "intertwiner_basis", "character_dimension", "reynolds", "project_onto_span", "basis_to_tensor",
+    "Arrow",
+    "draw_diagram",
+    "draw_square",
+    "draw_pasted_squares",
+    "draw_swap_triangle",
+    "path_error",
+    "pasting_errors",
+    "SetLayer",
+    "permutation_matrix",
+    "rotation_representation",
+    "trivial_representation",
+    "intertwiner_basis",
+    "character_dimension",
+    "reynolds",
+    "project_onto_span",
+    "basis_to_tensor",
 ]
 
 
@@ -68,7 +81,10 @@ def _exit_point(centre, toward, box, margin: float = 0.04):
     dx, dy = tx - cx, ty - cy
     half_w = (box[1][0] - box[0][0]) / 2 + margin
     half_h = (box[1][1] - box[0][1]) / 2 + margin
-    scales = [half_w / abs(dx) if abs(dx) > 1e-12 else np.inf, half_h / abs(dy) if abs(dy) > 1e-12 else np.inf]
+    scales = [
+        half_w / abs(dx) if abs(dx) > 1e-12 else np.inf,
+        half_h / abs(dy) if abs(dy) > 1e-12 else np.inf,
+    ]
     t = min(min(scales), 0.45)  # never cross the middle of the arrow
     return (cx + t * dx, cy + t * dy)
 
@@ -83,8 +99,14 @@ def _new_axes(ax, figsize):
     return fig, ax
 
 
-def draw_diagram(objects: dict, arrows: Sequence, ax=None, title: str | None = None,
-                 figsize=(4.0, 3.0), fontsize: int = 13):
+def draw_diagram(
+    objects: dict,
+    arrows: Sequence,
+    ax=None,
+    title: str | None = None,
+    figsize=(4.0, 3.0),
+    fontsize: int = 13,
+):
     """Draw a diagram: named objects at positions, arrows between them with labels.
 
     Args:
@@ -99,19 +121,29 @@ def draw_diagram(objects: dict, arrows: Sequence, ax=None, title: str | None = N
     for name, pos in objects.items():
         if not isinstance(name, str):
             raise TypeError(f"object names must be strings, got {name!r}")
-        if not (isinstance(pos, (tuple, list)) and len(pos) == 2 and all(isinstance(v, (int, float)) for v in pos)):
+        if not (
+            isinstance(pos, (tuple, list))
+            and len(pos) == 2
+            and all(isinstance(v, (int, float)) for v in pos)
+        ):
             raise ValueError(f"object {name!r} needs a position (x, y), got {pos!r}")
     parsed = []
     for a in arrows:
         if isinstance(a, (tuple, list)):
             if not 2 <= len(a) <= 4:
-                raise ValueError(f"an arrow tuple is (source, target[, label[, side]]), got {a!r}")
+                raise ValueError(
+                    f"an arrow tuple is (source, target[, label[, side]]), got {a!r}"
+                )
             a = Arrow(*a)
         if not isinstance(a, Arrow):
-            raise TypeError(f"arrows must be Arrow instances or tuples, got {type(a).__name__}")
+            raise TypeError(
+                f"arrows must be Arrow instances or tuples, got {type(a).__name__}"
+            )
         for end in (a.source, a.target):
             if end not in objects:
-                raise ValueError(f"arrow end {end!r} is not an object of the diagram ({list(objects)})")
+                raise ValueError(
+                    f"arrow end {end!r} is not an object of the diagram ({list(objects)})"
+                )
         if a.side not in (1, -1):
             raise ValueError(f"side must be +1 or -1, got {a.side!r}")
         parsed.append(a)
@@ -119,8 +151,16 @@ def draw_diagram(objects: dict, arrows: Sequence, ax=None, title: str | None = N
     fig, ax = _new_axes(ax, figsize)
     texts = {}
     for name, (x, y) in objects.items():
-        texts[name] = ax.text(x, y, name, ha="center", va="center", fontsize=fontsize,
-                              bbox=dict(boxstyle="round,pad=0.35", fc="white", ec="none"), zorder=3)
+        texts[name] = ax.text(
+            x,
+            y,
+            name,
+            ha="center",
+            va="center",
+            fontsize=fontsize,
+            bbox=dict(boxstyle="round,pad=0.35", fc="white", ec="none"),
+            zorder=3,
+        )
     xs = [p[0] for p in objects.values()]
     ys = [p[1] for p in objects.values()]
     ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
@@ -129,51 +169,108 @@ def draw_diagram(objects: dict, arrows: Sequence, ax=None, title: str | None = N
     ax.axis("off")
     fig.canvas.draw()  # lay the labels out, so arrows can stop at their boxes
     to_data = ax.transData.inverted()
-    boxes = {name: to_data.transform(t.get_window_extent().get_points()) for name, t in texts.items()}
+    boxes = {
+        name: to_data.transform(t.get_window_extent().get_points())
+        for name, t in texts.items()
+    }
     for a in parsed:
         (x0, y0), (x1, y1) = objects[a.source], objects[a.target]
         start = _exit_point((x0, y0), (x1, y1), boxes[a.source])
         end = _exit_point((x1, y1), (x0, y0), boxes[a.target])
-        ax.annotate("", xy=end, xytext=start, zorder=2,
-                    arrowprops=dict(arrowstyle="-|>", color=a.color, lw=1.4, linestyle=a.style,
-                                    mutation_scale=14, connectionstyle=f"arc3,rad={a.curve}",
-                                    shrinkA=0, shrinkB=0))
+        ax.annotate(
+            "",
+            xy=end,
+            xytext=start,
+            zorder=2,
+            arrowprops=dict(
+                arrowstyle="-|>",
+                color=a.color,
+                lw=1.4,
+                linestyle=a.style,
+                mutation_scale=14,
+                connectionstyle=f"arc3,rad={a.curve}",
+                shrinkA=0,
+                shrinkB=0,
+            ),
+        )
         if a.label:
             dx, dy = x1 - x0, y1 - y0
             length = max(float(np.hypot(dx, dy)), 1e-9)
-            nx, ny = -dy / length * a.side, dx / length * a.side  # unit normal on the label's side
+            nx, ny = (
+                -dy / length * a.side,
+                dx / length * a.side,
+            )  # unit normal on the label's side
             # an arc3 arrow bulges by about curve*length/2 to the right of travel
             bulge = -a.curve * length / 2 * a.side
             off = 0.07 + max(bulge, 0.0)
             ha = "left" if nx > 0.3 else ("right" if nx < -0.3 else "center")
             va = "bottom" if ny > 0.3 else ("top" if ny < -0.3 else "center")
-            ax.text((x0 + x1) / 2 + off * nx, (y0 + y1) / 2 + off * ny, a.label, ha=ha, va=va,
-                    fontsize=fontsize - 2, color=a.color, zorder=4)
+            ax.text(
+                (x0 + x1) / 2 + off * nx,
+                (y0 + y1) / 2 + off * ny,
+                a.label,
+                ha=ha,
+                va=va,
+                fontsize=fontsize - 2,
+                color=a.color,
+                zorder=4,
+            )
     if title:
         ax.set_title(title, fontsize=fontsize - 1)
     return fig
 
 
-def draw_square(top_left: str, top_right: str, bottom_left: str, bottom_right: str, top: str = "",
-                bottom: str = "", left: str = "", right: str = "", ax=None, title: str | None = None,
-                width: float = 2.4, height: float = 1.6, **kwargs):
+def draw_square(
+    top_left: str,
+    top_right: str,
+    bottom_left: str,
+    bottom_right: str,
+    top: str = "",
+    bottom: str = "",
+    left: str = "",
+    right: str = "",
+    ax=None,
+    title: str | None = None,
+    width: float = 2.4,
+    height: float = 1.6,
+    **kwargs,
+):
     """A commutative square: ``top: TL -> TR``, ``left: TL -> BL``, ``right: TR -> BR``, ``bottom: BL -> BR``.
 
     The four object names must be distinct. Returns the ``Figure``.
     """
     names = [top_left, top_right, bottom_left, bottom_right]
     if len(set(names)) != 4:
-        raise ValueError(f"the four corners of a square need distinct names, got {names}")
-    objects = {top_left: (0.0, height), top_right: (width, height), bottom_left: (0.0, 0.0),
-               bottom_right: (width, 0.0)}
-    arrows = [Arrow(top_left, top_right, top, side=1), Arrow(bottom_left, bottom_right, bottom, side=-1),
-              Arrow(top_left, bottom_left, left, side=-1), Arrow(top_right, bottom_right, right, side=1)]
+        raise ValueError(
+            f"the four corners of a square need distinct names, got {names}"
+        )
+    objects = {
+        top_left: (0.0, height),
+        top_right: (width, height),
+        bottom_left: (0.0, 0.0),
+        bottom_right: (width, 0.0),
+    }
+    arrows = [
+        Arrow(top_left, top_right, top, side=1),
+        Arrow(bottom_left, bottom_right, bottom, side=-1),
+        Arrow(top_left, bottom_left, left, side=-1),
+        Arrow(top_right, bottom_right, right, side=1),
+    ]
     return draw_diagram(objects, arrows, ax=ax, title=title, **kwargs)
 
 
-def draw_pasted_squares(top_objects: Sequence[str], bottom_objects: Sequence[str], top_labels: Sequence[str],
-                        bottom_labels: Sequence[str], vertical_labels: Sequence[str], ax=None,
-                        title: str | None = None, spacing: float = 2.2, height: float = 1.6, **kwargs):
+def draw_pasted_squares(
+    top_objects: Sequence[str],
+    bottom_objects: Sequence[str],
+    top_labels: Sequence[str],
+    bottom_labels: Sequence[str],
+    vertical_labels: Sequence[str],
+    ax=None,
+    title: str | None = None,
+    spacing: float = 2.2,
+    height: float = 1.6,
+    **kwargs,
+):
     """A row of squares sharing their vertical edges (a composite map under a group action).
 
     With n+1 objects per row: ``top_labels``/``bottom_labels`` name the n horizontal arrows,
@@ -183,35 +280,64 @@ def draw_pasted_squares(top_objects: Sequence[str], bottom_objects: Sequence[str
     top_objects, bottom_objects = list(top_objects), list(bottom_objects)
     n = len(top_objects)
     if n < 2 or len(bottom_objects) != n:
-        raise ValueError(f"need the same number (>= 2) of top and bottom objects, got {n} and {len(bottom_objects)}")
+        raise ValueError(
+            f"need the same number (>= 2) of top and bottom objects, got {n} and {len(bottom_objects)}"
+        )
     if len(top_labels) != n - 1 or len(bottom_labels) != n - 1:
         raise ValueError(f"{n} objects per row need {n - 1} top and bottom labels")
     if len(vertical_labels) != n:
-        raise ValueError(f"{n} objects per row need {n} vertical labels, got {len(vertical_labels)}")
+        raise ValueError(
+            f"{n} objects per row need {n} vertical labels, got {len(vertical_labels)}"
+        )
     if len(set(top_objects + bottom_objects)) != 2 * n:
         raise ValueError("object names must be distinct (add primes or subscripts)")
     objects = {}
     for i, (t, b) in enumerate(zip(top_objects, bottom_objects)):
         objects[t] = (i * spacing, height)
         objects[b] = (i * spacing, 0.0)
-    arrows = [Arrow(top_objects[i], top_objects[i + 1], top_labels[i], side=1) for i in range(n - 1)]
-    arrows += [Arrow(bottom_objects[i], bottom_objects[i + 1], bottom_labels[i], side=-1) for i in range(n - 1)]
-    arrows += [Arrow(t, b, lab, side=-1 if i == 0 else 1) for i, (t, b, lab) in
-               enumerate(zip(top_objects, bottom_objects, vertical_labels))]
+    arrows = [
+        Arrow(top_objects[i], top_objects[i + 1], top_labels[i], side=1)
+        for i in range(n - 1)
+    ]
+    arrows += [
+        Arrow(bottom_objects[i], bottom_objects[i + 1], bottom_labels[i], side=-1)
+        for i in range(n - 1)
+    ]
+    arrows += [
+        Arrow(t, b, lab, side=-1 if i == 0 else 1)
+        for i, (t, b, lab) in enumerate(
+            zip(top_objects, bottom_objects, vertical_labels)
+        )
+    ]
     kwargs.setdefault("figsize", (1.9 * n + 0.6, 2.8))
     return draw_diagram(objects, arrows, ax=ax, title=title, **kwargs)
 
 
-def draw_swap_triangle(left: str, right: str, apex: str, swap: str = "swap", left_map: str = "f",
-                       right_map: str = "f", ax=None, title: str | None = None, width: float = 2.6,
-                       height: float = 1.6, **kwargs):
+def draw_swap_triangle(
+    left: str,
+    right: str,
+    apex: str,
+    swap: str = "swap",
+    left_map: str = "f",
+    right_map: str = "f",
+    ax=None,
+    title: str | None = None,
+    width: float = 2.6,
+    height: float = 1.6,
+    **kwargs,
+):
     """The invariance triangle: ``swap: left -> right`` on top, and ``left_map: left -> apex``,
     ``right_map: right -> apex`` meeting below. It commutes when ``f(swap(x)) = f(x)``. Returns the ``Figure``."""
     if len({left, right, apex}) != 3:
-        raise ValueError(f"the triangle's objects need distinct names, got {[left, right, apex]}")
+        raise ValueError(
+            f"the triangle's objects need distinct names, got {[left, right, apex]}"
+        )
     objects = {left: (0.0, height), right: (width, height), apex: (width / 2, 0.0)}
-    arrows = [Arrow(left, right, swap, side=1), Arrow(left, apex, left_map, side=-1),
-              Arrow(right, apex, right_map, side=1)]
+    arrows = [
+        Arrow(left, right, swap, side=1),
+        Arrow(left, apex, left_map, side=-1),
+        Arrow(right, apex, right_map, side=1),
+    ]
     return draw_diagram(objects, arrows, ax=ax, title=title, **kwargs)
 
 
@@ -221,7 +347,9 @@ def _compose_path(path, x):
         path = [path]
     path = list(path)
     if not path or not all(callable(f) for f in path):
-        raise TypeError("a path is a non-empty sequence of callables (applied first to last)")
+        raise TypeError(
+            "a path is a non-empty sequence of callables (applied first to last)"
+        )
     for f in path:
         x = f(x)
     return x
@@ -242,11 +370,15 @@ def path_error(path_a, path_b, x) -> float:
     if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
         raise TypeError("both paths must end in tensors")
     if a.shape != b.shape:
-        raise ValueError(f"the paths end in different shapes: {tuple(a.shape)} vs {tuple(b.shape)}")
+        raise ValueError(
+            f"the paths end in different shapes: {tuple(a.shape)} vs {tuple(b.shape)}"
+        )
     return (a - b).abs().max().item() if a.numel() else 0.0
 
 
-def pasting_errors(layers: Sequence[Callable], actions: Sequence[Callable], elements, x) -> dict:
+def pasting_errors(
+    layers: Sequence[Callable], actions: Sequence[Callable], elements, x
+) -> dict:
     """Check each square of a stack ``layers[-1] o ... o layers[0]`` and the pasted, end-to-end square.
 
     Args:
@@ -262,7 +394,9 @@ def pasting_errors(layers: Sequence[Callable], actions: Sequence[Callable], elem
     if not layers:
         raise ValueError("layers is empty")
     if len(actions) != len(layers) + 1:
-        raise ValueError(f"{len(layers)} layers need {len(layers) + 1} actions (one per object), got {len(actions)}")
+        raise ValueError(
+            f"{len(layers)} layers need {len(layers) + 1} actions (one per object), got {len(actions)}"
+        )
     squares, h = [], x
     with torch.no_grad():
         for layer, a_in, a_out in zip(layers, actions[:-1], actions[1:]):
@@ -287,26 +421,43 @@ class SetLayer(torch.nn.Module):
     square. With ``broken=True`` a learned per-position bias is added, which breaks the square.
     """
 
-    def __init__(self, d_in: int, d_out: int, n: int | None = None, broken: bool = False,
-                 activation: bool = True):
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        n: int | None = None,
+        broken: bool = False,
+        activation: bool = True,
+    ):
         super().__init__()
-        d_in, d_out = check_int("d_in", d_in, minimum=1), check_int("d_out", d_out, minimum=1)
+        d_in, d_out = (
+            check_int("d_in", d_in, minimum=1),
+            check_int("d_out", d_out, minimum=1),
+        )
         self.lam = torch.nn.Linear(d_in, d_out)
         self.gamma = torch.nn.Linear(d_in, d_out, bias=False)
         self.activation = activation
         self.position_bias = None
         if broken:
             if n is None:
-                raise ValueError("a broken SetLayer needs the set size n for its per-position bias")
-            self.position_bias = torch.nn.Parameter(0.5 * torch.randn(check_int("n", n, minimum=1), d_out))
+                raise ValueError(
+                    "a broken SetLayer needs the set size n for its per-position bias"
+                )
+            self.position_bias = torch.nn.Parameter(
+                0.5 * torch.randn(check_int("n", n, minimum=1), d_out)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() != 3:
-            raise ValueError(f"SetLayer expects [B, n, d], got {getattr(x, 'shape', type(x).__name__)}")
+            raise ValueError(
+                f"SetLayer expects [B, n, d], got {getattr(x, 'shape', type(x).__name__)}"
+            )
         y = self.lam(x) + self.gamma(x.mean(dim=1, keepdim=True))
         if self.position_bias is not None:
             if self.position_bias.shape[0] != x.shape[1]:
-                raise ValueError(f"this broken layer was built for sets of {self.position_bias.shape[0]}, got {x.shape[1]}")
+                raise ValueError(
+                    f"this broken layer was built for sets of {self.position_bias.shape[0]}, got {x.shape[1]}"
+                )
             y = y + self.position_bias
         return torch.tanh(y) if self.activation else y
 
@@ -318,21 +469,29 @@ def _to_sympy(m, name: str = "matrix") -> sp.Matrix:
     elif isinstance(m, torch.Tensor):
         if m.dim() != 2:
             raise ValueError(f"{name} must be a 2-D matrix, got shape {tuple(m.shape)}")
-        out = sp.Matrix([[sp.nsimplify(float(v), rational=True) for v in row] for row in m.tolist()])
+        out = sp.Matrix(
+            [[sp.nsimplify(float(v), rational=True) for v in row] for row in m.tolist()]
+        )
     elif isinstance(m, (np.ndarray, list, tuple)):
         arr = np.asarray(m)
         if arr.ndim != 2:
             raise ValueError(f"{name} must be a 2-D matrix, got shape {arr.shape}")
-        out = sp.Matrix([[sp.nsimplify(v, rational=True) for v in row] for row in arr.tolist()])
+        out = sp.Matrix(
+            [[sp.nsimplify(v, rational=True) for v in row] for row in arr.tolist()]
+        )
     else:
-        raise TypeError(f"{name} must be a sympy Matrix, torch tensor, numpy array or nested list, "
-                        f"got {type(m).__name__}")
+        raise TypeError(
+            f"{name} must be a sympy Matrix, torch tensor, numpy array or nested list, "
+            f"got {type(m).__name__}"
+        )
     return out
 
 
 def _square(m: sp.Matrix, name: str) -> sp.Matrix:
     if m.rows != m.cols:
-        raise ValueError(f"{name} must be square (a representation matrix), got {m.rows}x{m.cols}")
+        raise ValueError(
+            f"{name} must be square (a representation matrix), got {m.rows}x{m.cols}"
+        )
     return m
 
 
@@ -368,15 +527,25 @@ def trivial_representation(dim: int = 1) -> sp.Matrix:
 
 
 def _check_generators(rho_in, rho_out):
-    if isinstance(rho_in, (sp.MatrixBase, torch.Tensor, np.ndarray)) or isinstance(rho_out, (sp.MatrixBase, torch.Tensor, np.ndarray)):
-        raise TypeError("rho_in and rho_out must be sequences of matrices (one per generator)")
+    if isinstance(rho_in, (sp.MatrixBase, torch.Tensor, np.ndarray)) or isinstance(
+        rho_out, (sp.MatrixBase, torch.Tensor, np.ndarray)
+    ):
+        raise TypeError(
+            "rho_in and rho_out must be sequences of matrices (one per generator)"
+        )
     rho_in = [_square(_to_sympy(m, "rho_in matrix"), "rho_in matrix") for m in rho_in]
-    rho_out = [_square(_to_sympy(m, "rho_out matrix"), "rho_out matrix") for m in rho_out]
+    rho_out = [
+        _square(_to_sympy(m, "rho_out matrix"), "rho_out matrix") for m in rho_out
+    ]
     if not rho_in or len(rho_in) != len(rho_out):
-        raise ValueError(f"give one rho_in and one rho_out matrix per generator, got {len(rho_in)} and {len(rho_out)}")
+        raise ValueError(
+            f"give one rho_in and one rho_out matrix per generator, got {len(rho_in)} and {len(rho_out)}"
+        )
     n, m = rho_in[0].rows, rho_out[0].rows
     if any(r.rows != n for r in rho_in) or any(r.rows != m for r in rho_out):
-        raise ValueError("all rho_in matrices must have one size and all rho_out matrices another")
+        raise ValueError(
+            "all rho_in matrices must have one size and all rho_out matrices another"
+        )
     return rho_in, rho_out, n, m
 
 
@@ -397,18 +566,26 @@ def intertwiner_basis(rho_in: Sequence, rho_out: Sequence) -> list:
 
     rho_in, rho_out, n, m = _check_generators(rho_in, rho_out)
     # Row-major vec(W): vec(A W) = (A kron I_n) vec(W), vec(W B) = (I_m kron B^T) vec(W).
-    blocks = [sp.kronecker_product(ro, sp.eye(n)) - sp.kronecker_product(sp.eye(m), ri.T)
-              for ri, ro in zip(rho_in, rho_out)]
+    blocks = [
+        sp.kronecker_product(ro, sp.eye(n)) - sp.kronecker_product(sp.eye(m), ri.T)
+        for ri, ro in zip(rho_in, rho_out)
+    ]
     system = sp.Matrix.vstack(*blocks)
     null = DomainMatrix.from_Matrix(system).convert_to(sp.QQ).nullspace().to_Matrix()
     if null.rows == 0:
         return []
     rref, _ = DomainMatrix.from_Matrix(null).convert_to(sp.QQ).rref()
     rref = rref.to_Matrix()
-    return [sp.Matrix(m, n, list(rref.row(i))) for i in range(rref.rows) if any(v != 0 for v in rref.row(i))]
+    return [
+        sp.Matrix(m, n, list(rref.row(i)))
+        for i in range(rref.rows)
+        if any(v != 0 for v in rref.row(i))
+    ]
 
 
-def character_dimension(group: FiniteGroup, rho_in: Callable, rho_out: Callable) -> sp.Rational:
+def character_dimension(
+    group: FiniteGroup, rho_in: Callable, rho_out: Callable
+) -> sp.Rational:
     """The dimension of the equivariant linear maps predicted by characters:
 
         dim = mean over g in G of chi_in(g^{-1}) chi_out(g),   chi(g) = trace rho(g).
@@ -438,7 +615,9 @@ def _to_tensor(m, dtype=torch.float64) -> torch.Tensor:
     return torch.as_tensor(np.asarray(m, dtype=np.float64), dtype=dtype)
 
 
-def reynolds(W: torch.Tensor, group: FiniteGroup, rho_in: Callable, rho_out: Callable) -> torch.Tensor:
+def reynolds(
+    W: torch.Tensor, group: FiniteGroup, rho_in: Callable, rho_out: Callable
+) -> torch.Tensor:
     """The Reynolds average of a linear map over a finite group:
 
         R(W) = mean over g in G of rho_out(g)^{-1} W rho_in(g).
@@ -462,10 +641,19 @@ def reynolds(W: torch.Tensor, group: FiniteGroup, rho_in: Callable, rho_out: Cal
     mats_out = {g: _to_tensor(rho_out(g), W.dtype).to(W.device) for g in group.elements}
     for g in group.elements:
         if mats_in[g].shape != (n, n):
-            raise ValueError(f"rho_in(g) must be {n}x{n} to act on W's input, got {tuple(mats_in[g].shape)}")
+            raise ValueError(
+                f"rho_in(g) must be {n}x{n} to act on W's input, got {tuple(mats_in[g].shape)}"
+            )
         if mats_out[g].shape != (m, m):
-            raise ValueError(f"rho_out(g) must be {m}x{m} to act on W's output, got {tuple(mats_out[g].shape)}")
-    f_sym = symmetrize(lambda x: W @ x, group, lambda g, x: mats_in[g] @ x, lambda g, y: mats_out[g] @ y)
+            raise ValueError(
+                f"rho_out(g) must be {m}x{m} to act on W's output, got {tuple(mats_out[g].shape)}"
+            )
+    f_sym = symmetrize(
+        lambda x: W @ x,
+        group,
+        lambda g, x: mats_in[g] @ x,
+        lambda g, y: mats_out[g] @ y,
+    )
     return f_sym(torch.eye(n, dtype=W.dtype, device=W.device))
 
 
@@ -492,7 +680,9 @@ def project_onto_span(W: torch.Tensor, basis) -> torch.Tensor:
         raise TypeError("W must be a 2-D floating torch.Tensor [m, n]")
     B = basis if isinstance(basis, torch.Tensor) else basis_to_tensor(basis, W.dtype)
     if B.dim() != 3 or B.shape[1:] != W.shape:
-        raise ValueError(f"basis must be [k, {W.shape[0]}, {W.shape[1]}], got {tuple(B.shape)}")
+        raise ValueError(
+            f"basis must be [k, {W.shape[0]}, {W.shape[1]}], got {tuple(B.shape)}"
+        )
     A = B.reshape(B.shape[0], -1).T.to(W.dtype)  # [m n, k]
     coef = torch.linalg.lstsq(A, W.reshape(-1, 1)).solution
     return (A @ coef).reshape(W.shape)

@@ -18,6 +18,7 @@ gradients w.r.t. all pre-activations come out of the same pass because samples d
 instead of one Jacobian of a sub-network per layer (``agop_jacobian``, the usual approach, kept as
 the reference the tests and the benchmark compare with).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,21 +30,55 @@ from torch import nn
 from .utils import check_int, check_tensor
 
 __all__ = [
-    "relu_mlp", "linear_layers", "preactivation_gradients", "gradient_moments", "nfm", "agop",
-    "moments_and_agops", "layer_matrices", "LayerMatrices", "agop_jacobian", "cosine_similarity", "pearson_correlation",
-    "matrix_power", "nfa_similarity", "identity_similarity", "traceless_similarity", "participation_ratio",
-    "rotated_moment", "tight_frame_metrics", "flat_spectrum_identity", "product_task", "nfa_records",
+    "relu_mlp",
+    "linear_layers",
+    "preactivation_gradients",
+    "gradient_moments",
+    "nfm",
+    "agop",
+    "moments_and_agops",
+    "layer_matrices",
+    "LayerMatrices",
+    "agop_jacobian",
+    "cosine_similarity",
+    "pearson_correlation",
+    "matrix_power",
+    "nfa_similarity",
+    "identity_similarity",
+    "traceless_similarity",
+    "participation_ratio",
+    "rotated_moment",
+    "tight_frame_metrics",
+    "flat_spectrum_identity",
+    "product_task",
+    "nfa_records",
     "train_tracking_nfa",
 ]
 
-_ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.ELU, nn.Softplus, nn.Identity)
+_ELEMENTWISE = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.GELU,
+    nn.SiLU,
+    nn.ELU,
+    nn.Softplus,
+    nn.Identity,
+)
 
 
 # ----------------------------------------------------------------------------------------------------
 # models
 # ----------------------------------------------------------------------------------------------------
-def relu_mlp(d_in: int, width: int, depth: int, d_out: int = 1, init_scale: float = 1.0,
-             generator: torch.Generator | None = None) -> nn.Sequential:
+def relu_mlp(
+    d_in: int,
+    width: int,
+    depth: int,
+    d_out: int = 1,
+    init_scale: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> nn.Sequential:
     """A bias-free ReLU MLP ``Linear, ReLU, ..., Linear`` with ``depth`` hidden layers.
 
     Weights are drawn i.i.d. ``N(0, init_scale² · 2 / fan_in)`` (He initialisation times
@@ -61,16 +96,25 @@ def relu_mlp(d_in: int, width: int, depth: int, d_out: int = 1, init_scale: floa
     width = check_int("width", width, minimum=1)
     depth = check_int("depth", depth, minimum=1)
     d_out = check_int("d_out", d_out, minimum=1)
-    if isinstance(init_scale, bool) or not isinstance(init_scale, (int, float)) or not init_scale > 0:
+    if (
+        isinstance(init_scale, bool)
+        or not isinstance(init_scale, (int, float))
+        or not init_scale > 0
+    ):
         raise ValueError(f"init_scale must be a positive number, got {init_scale!r}")
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
     dims = [d_in] + [width] * depth + [d_out]
     modules: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
         layer = nn.Linear(a, b, bias=False)
         with torch.no_grad():
-            layer.weight.copy_(torch.randn(b, a, generator=generator) * (init_scale * math.sqrt(2.0 / a)))
+            layer.weight.copy_(
+                torch.randn(b, a, generator=generator)
+                * (init_scale * math.sqrt(2.0 / a))
+            )
         modules.append(layer)
         if i < len(dims) - 2:
             modules.append(nn.ReLU())
@@ -84,13 +128,17 @@ def linear_layers(model: nn.Module) -> list[nn.Linear]:
     with a ``nn.Linear``: that is what makes per-sample gradients come out of one batched backward pass.
     """
     if not isinstance(model, nn.Sequential):
-        raise TypeError(f"model must be an nn.Sequential of Linear layers and activations, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be an nn.Sequential of Linear layers and activations, got {type(model).__name__}"
+        )
     layers = []
     for m in model:
         if isinstance(m, nn.Linear):
             layers.append(m)
         elif not isinstance(m, _ELEMENTWISE):
-            raise ValueError(f"model may only hold nn.Linear and element-wise activations, found {type(m).__name__}")
+            raise ValueError(
+                f"model may only hold nn.Linear and element-wise activations, found {type(m).__name__}"
+            )
     if not layers:
         raise ValueError("model has no nn.Linear layer")
     if not isinstance(model[-1], nn.Linear):
@@ -104,14 +152,18 @@ def _check_inputs(model: nn.Module, x) -> tuple[list[nn.Linear], torch.Tensor]:
     if x.shape[0] < 1:
         raise ValueError("x must hold at least one sample")
     if x.shape[1] != layers[0].in_features:
-        raise ValueError(f"x has {x.shape[1]} features but the first layer expects {layers[0].in_features}")
+        raise ValueError(
+            f"x has {x.shape[1]} features but the first layer expects {layers[0].in_features}"
+        )
     return layers, x
 
 
 # ----------------------------------------------------------------------------------------------------
 # gradients, K, NFM, AGOP
 # ----------------------------------------------------------------------------------------------------
-def preactivation_gradients(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
+def preactivation_gradients(
+    model: nn.Sequential, x: torch.Tensor
+) -> list[torch.Tensor]:
     """Per-sample gradients of every output w.r.t. every layer's pre-activations.
 
     One forward pass, then one backward pass per output coordinate over the whole batch: since samples
@@ -125,7 +177,9 @@ def preactivation_gradients(model: nn.Sequential, x: torch.Tensor) -> list[torch
     """
     layers, x = _check_inputs(model, x)
     with torch.enable_grad():
-        a = x.detach().requires_grad_(True)  # keeps every pre-activation in the graph, even for frozen weights
+        a = x.detach().requires_grad_(
+            True
+        )  # keeps every pre-activation in the graph, even for frozen weights
         pre = []
         for m in model:
             a = m(a)
@@ -162,7 +216,9 @@ def _weight(layer) -> torch.Tensor:
         return layer.weight.detach()
     if isinstance(layer, torch.Tensor) and layer.dim() == 2:
         return layer.detach()
-    raise TypeError(f"expected an nn.Linear or a weight matrix [d_out, d_in], got {type(layer).__name__}")
+    raise TypeError(
+        f"expected an nn.Linear or a weight matrix [d_out, d_in], got {type(layer).__name__}"
+    )
 
 
 @dataclass
@@ -176,7 +232,9 @@ class LayerMatrices:
     agop: torch.Tensor
 
 
-def moments_and_agops(model: nn.Sequential, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def moments_and_agops(
+    model: nn.Sequential, x: torch.Tensor
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """``(K_l, AGOP_l = W_lᵀ K_l W_l)`` for every linear layer: one backward pass per output, then two
     matrix products per layer (no Jacobian of any sub-network). Shapes ``[d_out_l, d_out_l]`` and
     ``[d_in_l, d_in_l]``."""
@@ -217,14 +275,18 @@ def agop_jacobian(model: nn.Sequential, x: torch.Tensor, layer: int) -> torch.Te
     layers, x = _check_inputs(model, x)
     layer = check_int("layer", layer, minimum=0)
     if layer >= len(layers):
-        raise ValueError(f"layer must be < {len(layers)} (number of linear layers), got {layer}")
+        raise ValueError(
+            f"layer must be < {len(layers)} (number of linear layers), got {layer}"
+        )
     modules = list(model)
     start = modules.index(layers[layer])
     head = nn.Sequential(*modules[:start])
     tail = nn.Sequential(*modules[start:])
     with torch.no_grad():
         a = head(x)
-    jac = vmap(jacrev(lambda v: tail(v.unsqueeze(0)).squeeze(0)))(a.detach())  # [n, c, d]
+    jac = vmap(jacrev(lambda v: tail(v.unsqueeze(0)).squeeze(0)))(
+        a.detach()
+    )  # [n, c, d]
     flat = jac.detach().reshape(-1, jac.shape[-1])
     return flat.T @ flat / x.shape[0]
 
@@ -237,7 +299,9 @@ def _check_pair(A, B) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(M, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(M).__name__}")
     if A.shape != B.shape:
-        raise ValueError(f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}")
+        raise ValueError(
+            f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}"
+        )
     return A, B
 
 
@@ -262,7 +326,9 @@ def _check_square(A, name="A") -> torch.Tensor:
     if not isinstance(A, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(A).__name__}")
     if A.dim() != 2 or A.shape[0] != A.shape[1]:
-        raise ValueError(f"{name} must be a square matrix [d, d], got shape {tuple(A.shape)}")
+        raise ValueError(
+            f"{name} must be a square matrix [d, d], got shape {tuple(A.shape)}"
+        )
     return A
 
 
@@ -279,7 +345,9 @@ def matrix_power(A: torch.Tensor, alpha: float) -> torch.Tensor:
     return (evecs * evals.clamp_min(0) ** alpha) @ evecs.T
 
 
-def nfa_similarity(nfm_: torch.Tensor, agop_: torch.Tensor, alpha: float = 1.0, measure: str = "cosine") -> float:
+def nfa_similarity(
+    nfm_: torch.Tensor, agop_: torch.Tensor, alpha: float = 1.0, measure: str = "cosine"
+) -> float:
     """Similarity of ``NFM`` and ``AGOP^α``: ``measure`` is ``"cosine"`` or ``"pearson"``.
 
     The first arXiv version of the ansatz uses ``alpha=1, measure="cosine"``; the Science version
@@ -288,7 +356,9 @@ def nfa_similarity(nfm_: torch.Tensor, agop_: torch.Tensor, alpha: float = 1.0, 
     if measure not in ("cosine", "pearson"):
         raise ValueError(f"measure must be 'cosine' or 'pearson', got {measure!r}")
     powered = matrix_power(agop_.double(), alpha)
-    return (cosine_similarity if measure == "cosine" else pearson_correlation)(nfm_.double(), powered)
+    return (cosine_similarity if measure == "cosine" else pearson_correlation)(
+        nfm_.double(), powered
+    )
 
 
 def identity_similarity(A: torch.Tensor) -> float:
@@ -303,7 +373,9 @@ def traceless_similarity(A: torch.Tensor, B: torch.Tensor) -> float:
     _check_pair(A, B)
     eye = torch.eye(A.shape[0], dtype=torch.float64, device=A.device)
     A, B = A.double(), B.double()
-    return cosine_similarity(A - A.trace() / A.shape[0] * eye, B - B.trace() / B.shape[0] * eye)
+    return cosine_similarity(
+        A - A.trace() / A.shape[0] * eye, B - B.trace() / B.shape[0] * eye
+    )
 
 
 def participation_ratio(A: torch.Tensor) -> float:
@@ -318,7 +390,9 @@ def participation_ratio(A: torch.Tensor) -> float:
 # ----------------------------------------------------------------------------------------------------
 # the tight-frame view
 # ----------------------------------------------------------------------------------------------------
-def rotated_moment(W: torch.Tensor, K: torch.Tensor, rtol: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+def rotated_moment(
+    W: torch.Tensor, K: torch.Tensor, rtol: float = 1e-6
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``Ũ = Uᵀ K U`` with ``W = U S Vᵀ`` (thin SVD restricted to the numerical rank ``r``).
 
     Args:
@@ -330,7 +404,9 @@ def rotated_moment(W: torch.Tensor, K: torch.Tensor, rtol: float = 1e-6) -> tupl
     W = _weight(W).double()
     K = _check_square(K, "K").double()
     if K.shape[0] != W.shape[0]:
-        raise ValueError(f"K must be [{W.shape[0]}, {W.shape[0]}] to match W {tuple(W.shape)}, got {tuple(K.shape)}")
+        raise ValueError(
+            f"K must be [{W.shape[0]}, {W.shape[0]}] to match W {tuple(W.shape)}, got {tuple(K.shape)}"
+        )
     if not isinstance(rtol, (int, float)) or not 0 <= rtol < 1:
         raise ValueError(f"rtol must be in [0, 1), got {rtol!r}")
     U, S, _ = torch.linalg.svd(W, full_matrices=False)
@@ -352,10 +428,19 @@ def tight_frame_metrics(W: torch.Tensor, K: torch.Tensor, rtol: float = 1e-6) ->
     U_tilde, S = rotated_moment(W, K, rtol)
     r = U_tilde.shape[0]
     pr = participation_ratio(U_tilde)
-    S2 = torch.diag(S ** 2)
-    nfa = cosine_similarity(S2, torch.diag(S) @ U_tilde @ torch.diag(S)) if (U_tilde != 0).any() else float("nan")
-    return {"rank": r, "pr": pr, "tightness": math.sqrt(pr / r), "flatness": participation_ratio(S2) / r,
-            "nfa_cosine": nfa}
+    S2 = torch.diag(S**2)
+    nfa = (
+        cosine_similarity(S2, torch.diag(S) @ U_tilde @ torch.diag(S))
+        if (U_tilde != 0).any()
+        else float("nan")
+    )
+    return {
+        "rank": r,
+        "pr": pr,
+        "tightness": math.sqrt(pr / r),
+        "flatness": participation_ratio(S2) / r,
+        "nfa_cosine": nfa,
+    }
 
 
 def flat_spectrum_identity(r: int = 2):
@@ -369,7 +454,9 @@ def flat_spectrum_identity(r: int = 2):
 
     r = check_int("r", r, minimum=1)
     if r > 2:
-        raise ValueError(f"r must be 1 or 2 (symbolic simplification grows quickly; larger r is checked numerically), got {r}")
+        raise ValueError(
+            f"r must be 1 or 2 (symbolic simplification grows quickly; larger r is checked numerically), got {r}"
+        )
     s = sp.symbols("s", positive=True)
     ks = sp.symbols(f"k0:{r * (r + 1) // 2}", real=True)
     K = sp.zeros(r, r)
@@ -395,17 +482,23 @@ def flat_spectrum_identity(r: int = 2):
 # ----------------------------------------------------------------------------------------------------
 # the toy task and a per-layer summary
 # ----------------------------------------------------------------------------------------------------
-def product_task(n: int, d: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def product_task(
+    n: int, d: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The authors' toy target ``y = x₁ x₂`` with ``x ~ N(0, I_d)``: returns ``x [n, d]`` and ``y [n, 1]``."""
     n = check_int("n", n, minimum=1)
     d = check_int("d", d, minimum=2)
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
     x = torch.randn(n, d, generator=generator)
     return x, (x[:, 0] * x[:, 1]).unsqueeze(1)
 
 
-def nfa_records(model: nn.Sequential, x: torch.Tensor, rtol: float = 1e-6, rtol_used: float = 0.1) -> list[dict]:
+def nfa_records(
+    model: nn.Sequential, x: torch.Tensor, rtol: float = 1e-6, rtol_used: float = 0.1
+) -> list[dict]:
     """One dict per linear layer: both published NFA forms, the baselines and the tight-frame metrics.
 
     Keys: ``layer``, ``cos`` (α = 1, cosine), ``pearson`` (α = 1/2, Pearson), ``traceless`` (α = 1),
@@ -415,12 +508,14 @@ def nfa_records(model: nn.Sequential, x: torch.Tensor, rtol: float = 1e-6, rtol_
     """
     recs = []
     for m in layer_matrices(model, x):
-        rec = {"layer": m.index,
-               "cos": nfa_similarity(m.nfm, m.agop, 1.0, "cosine"),
-               "pearson": nfa_similarity(m.nfm, m.agop, 0.5, "pearson"),
-               "traceless": traceless_similarity(m.nfm, m.agop),
-               "nfm_identity": identity_similarity(m.nfm),
-               "agop_identity": identity_similarity(m.agop)}
+        rec = {
+            "layer": m.index,
+            "cos": nfa_similarity(m.nfm, m.agop, 1.0, "cosine"),
+            "pearson": nfa_similarity(m.nfm, m.agop, 0.5, "pearson"),
+            "traceless": traceless_similarity(m.nfm, m.agop),
+            "nfm_identity": identity_similarity(m.nfm),
+            "agop_identity": identity_similarity(m.agop),
+        }
         rec.update(tight_frame_metrics(m.W, m.K, rtol))
         used = tight_frame_metrics(m.W, m.K, rtol_used)
         rec["tightness_used"], rec["rank_used"] = used["tightness"], used["rank"]
@@ -428,10 +523,21 @@ def nfa_records(model: nn.Sequential, x: torch.Tensor, rtol: float = 1e-6, rtol_
     return recs
 
 
-def train_tracking_nfa(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, n_steps: int, lr: float,
-                       checkpoints, optimizer: str = "sgd", batch_size: int | None = None, seed: int = 0,
-                       x_eval: torch.Tensor | None = None, loss: str = "mse", progress: bool = False,
-                       desc: str = "training") -> tuple[list[tuple[int, list[dict]]], "object"]:
+def train_tracking_nfa(
+    model: nn.Sequential,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_steps: int,
+    lr: float,
+    checkpoints,
+    optimizer: str = "sgd",
+    batch_size: int | None = None,
+    seed: int = 0,
+    x_eval: torch.Tensor | None = None,
+    loss: str = "mse",
+    progress: bool = False,
+    desc: str = "training",
+) -> tuple[list[tuple[int, list[dict]]], "object"]:
     """Train with ``equinotes.training.train`` and record ``nfa_records`` at the given steps.
 
     Args:
@@ -454,7 +560,9 @@ def train_tracking_nfa(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, n
     n_steps = check_int("n_steps", n_steps, minimum=0)
     checkpoints = sorted({check_int("checkpoint", c, minimum=0) for c in checkpoints})
     if checkpoints and checkpoints[-1] > n_steps:
-        raise ValueError(f"checkpoints must be ≤ n_steps = {n_steps}, got {checkpoints[-1]}")
+        raise ValueError(
+            f"checkpoints must be ≤ n_steps = {n_steps}, got {checkpoints[-1]}"
+        )
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, minimum=1)
     x_eval = x if x_eval is None else _check_inputs(model, x_eval)[1]
@@ -466,7 +574,9 @@ def train_tracking_nfa(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, n
             history.append((step, nfa_records(model, x_eval)))
         if batch_size is None or batch_size >= x.shape[0]:
             return x, y
-        idx = torch.randint(0, x.shape[0], (batch_size,), generator=generator).to(x.device)
+        idx = torch.randint(0, x.shape[0], (batch_size,), generator=generator).to(
+            x.device
+        )
         return x[idx], y[idx]
 
     def loss_fn(m, batch):
@@ -476,8 +586,18 @@ def train_tracking_nfa(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, n
             return ((out - yb) ** 2).mean()
         return nn.functional.cross_entropy(out, yb)
 
-    log = train(model, loss_fn, sample_batch, n_steps, lr=lr, optimizer=optimizer, seed=seed,
-                device=x.device, progress=progress, desc=desc)
+    log = train(
+        model,
+        loss_fn,
+        sample_batch,
+        n_steps,
+        lr=lr,
+        optimizer=optimizer,
+        seed=seed,
+        device=x.device,
+        progress=progress,
+        desc=desc,
+    )
     if n_steps in wanted:
         history.append((n_steps, nfa_records(model, x_eval)))
     return history, log

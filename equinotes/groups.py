@@ -12,6 +12,7 @@ Two ways a rotation acts, both used in the book:
 
 Transforms are acted on by conjugation: ``conjugate_transform(phi, W, U) = W^{-1} o phi o U``.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -25,9 +26,21 @@ from .transforms import check_transform, compose, matrix_transform, warp
 from .utils import check_images, check_int
 
 __all__ = [
-    "FiniteGroup", "cyclic_group", "symmetric_group", "C4", "SWAP",
-    "rotation_matrix", "rotation_transform", "rot90", "rotate", "shift", "flip", "permute",
-    "rot90_transform", "conjugate_transform", "quarter_turns",
+    "FiniteGroup",
+    "cyclic_group",
+    "symmetric_group",
+    "C4",
+    "SWAP",
+    "rotation_matrix",
+    "rotation_transform",
+    "rot90",
+    "rotate",
+    "shift",
+    "flip",
+    "permute",
+    "rot90_transform",
+    "conjugate_transform",
+    "quarter_turns",
 ]
 
 
@@ -55,14 +68,18 @@ class FiniteGroup:
 def cyclic_group(n: int) -> FiniteGroup:
     """The cyclic group Z_n = {0, ..., n-1} under addition mod n (for n = 4: quarter turns)."""
     n = check_int("n", n, minimum=1)
-    return FiniteGroup(f"C{n}", tuple(range(n)), lambda a, b: (a + b) % n, lambda a: (-a) % n, 0)
+    return FiniteGroup(
+        f"C{n}", tuple(range(n)), lambda a, b: (a + b) % n, lambda a: (-a) % n, 0
+    )
 
 
 def symmetric_group(n: int) -> FiniteGroup:
     """All permutations of n items as tuples p (p[i] is where item i goes); n! elements, so keep n small."""
     n = check_int("n", n, minimum=1)
     if n > 7:
-        raise ValueError(f"symmetric_group({n}) has {math.factorial(n)} elements; use n <= 7")
+        raise ValueError(
+            f"symmetric_group({n}) has {math.factorial(n)} elements; use n <= 7"
+        )
 
     def compose_perm(a, b):  # (a o b)[i] = a[b[i]]
         return tuple(a[b[i]] for i in range(n))
@@ -73,22 +90,38 @@ def symmetric_group(n: int) -> FiniteGroup:
             inv[ai] = i
         return tuple(inv)
 
-    return FiniteGroup(f"S{n}", tuple(itertools.permutations(range(n))), compose_perm, inverse_perm, tuple(range(n)))
+    return FiniteGroup(
+        f"S{n}",
+        tuple(itertools.permutations(range(n))),
+        compose_perm,
+        inverse_perm,
+        tuple(range(n)),
+    )
 
 
 C4 = cyclic_group(4)
 SWAP = cyclic_group(2)  # the swap of two inputs: 0 = keep, 1 = swap
 
 
-def _as_angle_batch(angle, batch: int | None = None, dtype=torch.float32, device=None) -> torch.Tensor:
+def _as_angle_batch(
+    angle, batch: int | None = None, dtype=torch.float32, device=None
+) -> torch.Tensor:
     if isinstance(angle, torch.Tensor):
-        if not angle.is_floating_point() and angle.dtype not in (torch.int32, torch.int64):
+        if not angle.is_floating_point() and angle.dtype not in (
+            torch.int32,
+            torch.int64,
+        ):
             raise TypeError(f"angle must be a real tensor, got {angle.dtype}")
-        angle = angle.to(dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=device).reshape(-1)
+        angle = angle.to(
+            dtype=torch.float64 if dtype == torch.float64 else torch.float32,
+            device=device,
+        ).reshape(-1)
     elif isinstance(angle, (int, float)) and not isinstance(angle, bool):
         angle = torch.tensor([float(angle)], dtype=dtype, device=device)
     else:
-        raise TypeError(f"angle must be a number or a 1-D tensor of radians, got {type(angle).__name__}")
+        raise TypeError(
+            f"angle must be a number or a 1-D tensor of radians, got {type(angle).__name__}"
+        )
     if batch is not None and angle.numel() not in (1, batch):
         raise ValueError(f"got {angle.numel()} angles for a batch of {batch}")
     if batch is not None and angle.numel() == 1:
@@ -98,7 +131,12 @@ def _as_angle_batch(angle, batch: int | None = None, dtype=torch.float32, device
 
 def quarter_turns(angle) -> int | None:
     """If every angle is a whole number of quarter turns (within 1e-9 rad, 1e-6 for float32 tensors), that number mod 4; else None."""
-    tol = 1e-6 if isinstance(angle, torch.Tensor) and angle.dtype in (torch.float32, torch.float16) else 1e-9
+    tol = (
+        1e-6
+        if isinstance(angle, torch.Tensor)
+        and angle.dtype in (torch.float32, torch.float16)
+        else 1e-9
+    )
     a = _as_angle_batch(angle, dtype=torch.float64)
     k = torch.round(a / (math.pi / 2))
     if torch.all(torch.abs(a - k * math.pi / 2) < tol) and torch.all(k == k[0]):
@@ -113,19 +151,38 @@ def rotation_matrix(angle, dtype=torch.float32, device=None) -> torch.Tensor:
     Whole quarter turns get exact integer entries (no 6e-17 residue).
     """
     # Work in float64 so that whole quarter turns are recognised (pi/2 in float32 is off by 4e-8).
-    tol = 1e-6 if isinstance(angle, torch.Tensor) and angle.dtype in (torch.float32, torch.float16) else 1e-9
+    tol = (
+        1e-6
+        if isinstance(angle, torch.Tensor)
+        and angle.dtype in (torch.float32, torch.float16)
+        else 1e-9
+    )
     a = _as_angle_batch(angle, dtype=torch.float64, device=device)
     k = torch.round(a / (math.pi / 2))
     exact = torch.abs(a - k * math.pi / 2) < tol
     quarter = (k % 4).long()
-    c = torch.where(exact, torch.tensor([1.0, 0.0, -1.0, 0.0], dtype=a.dtype, device=a.device)[quarter], torch.cos(a))
-    s = torch.where(exact, torch.tensor([0.0, 1.0, 0.0, -1.0], dtype=a.dtype, device=a.device)[quarter], torch.sin(a))
-    return torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2).to(dtype)
+    c = torch.where(
+        exact,
+        torch.tensor([1.0, 0.0, -1.0, 0.0], dtype=a.dtype, device=a.device)[quarter],
+        torch.cos(a),
+    )
+    s = torch.where(
+        exact,
+        torch.tensor([0.0, 1.0, 0.0, -1.0], dtype=a.dtype, device=a.device)[quarter],
+        torch.sin(a),
+    )
+    return torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2).to(
+        dtype
+    )
 
 
-def rotation_transform(angle, height: int, width: int, dtype=torch.float32, device=None) -> torch.Tensor:
+def rotation_transform(
+    angle, height: int, width: int, dtype=torch.float32, device=None
+) -> torch.Tensor:
     """The transform x -> R_angle x on a grid, ``[B, height, width, 2]``; ``warp(A, it) = A o R``."""
-    return matrix_transform(rotation_matrix(angle, dtype=dtype, device=device), height, width)
+    return matrix_transform(
+        rotation_matrix(angle, dtype=dtype, device=device), height, width
+    )
 
 
 def rot90(images: torch.Tensor, k: int = 1) -> torch.Tensor:
@@ -134,7 +191,9 @@ def rot90(images: torch.Tensor, k: int = 1) -> torch.Tensor:
     if not isinstance(images, torch.Tensor) or images.dim() < 2:
         raise TypeError("images must be a tensor of shape [..., H, W]")
     if images.shape[-1] != images.shape[-2]:
-        raise ValueError(f"rot90 needs square images, got H={images.shape[-2]}, W={images.shape[-1]}")
+        raise ValueError(
+            f"rot90 needs square images, got H={images.shape[-2]}, W={images.shape[-1]}"
+        )
     return torch.rot90(images, k % 4, dims=(-2, -1))
 
 
@@ -149,7 +208,9 @@ def rotate(images: torch.Tensor, angle, padding_mode: str = "zeros") -> torch.Te
     """
     check_images(images)
     a = _as_angle_batch(angle, batch=images.shape[0], device=images.device)
-    phi = rotation_transform(-a, images.shape[-2], images.shape[-1], dtype=images.dtype, device=images.device)
+    phi = rotation_transform(
+        -a, images.shape[-2], images.shape[-1], dtype=images.dtype, device=images.device
+    )
     return warp(images, phi, padding_mode=padding_mode)
 
 
@@ -194,7 +255,9 @@ def rot90_transform(phi: torch.Tensor, k: int) -> torch.Tensor:
     check_transform(phi)
     k = check_int("k", k)
     if phi.shape[1] != phi.shape[2]:
-        raise ValueError(f"quarter turns need a square grid, got {phi.shape[1]}x{phi.shape[2]}")
+        raise ValueError(
+            f"quarter turns need a square grid, got {phi.shape[1]}x{phi.shape[2]}"
+        )
     # A o R_k is rot90(A, -k) for images; a transform's samples are permuted the same way.
     return torch.rot90(phi, (-k) % 4, dims=(1, 2))
 
@@ -216,8 +279,15 @@ def conjugate_transform(phi: torch.Tensor, w_angle, u_angle) -> torch.Tensor:
     if k is not None and h == w:
         phi_u = rot90_transform(phi, k)
     else:
-        phi_u = compose(phi, rotation_transform(u_angle, h, w, dtype=phi.dtype, device=phi.device).expand(b, h, w, 2))
-    w_inv = rotation_matrix(w_angle, dtype=phi.dtype, device=phi.device).transpose(-1, -2)  # R^{-1} = R^T
+        phi_u = compose(
+            phi,
+            rotation_transform(
+                u_angle, h, w, dtype=phi.dtype, device=phi.device
+            ).expand(b, h, w, 2),
+        )
+    w_inv = rotation_matrix(w_angle, dtype=phi.dtype, device=phi.device).transpose(
+        -1, -2
+    )  # R^{-1} = R^T
     if w_inv.shape[0] == 1:
         w_inv = w_inv.expand(b, 2, 2)
     elif w_inv.shape[0] != b:

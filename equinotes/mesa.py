@@ -7,6 +7,7 @@ TwoStep is written once here for any kind of transform (rigid matrices or shifts
 coordinate fields in chapter 4): the caller says how a transform moves an input and how two
 transforms compose.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -16,11 +17,20 @@ import torch
 from .training import TrainLog, train
 from .utils import check_int
 
-__all__ = ["two_step", "iterate", "fixed_point_residual", "unrolled_loss", "train_unrolled",
-           "iterate_two_step", "two_step_trajectory"]
+__all__ = [
+    "two_step",
+    "iterate",
+    "fixed_point_residual",
+    "unrolled_loss",
+    "train_unrolled",
+    "iterate_two_step",
+    "two_step_trajectory",
+]
 
 
-def two_step(phi: Callable, psi: Callable, apply: Callable, compose: Callable) -> Callable:
+def two_step(
+    phi: Callable, psi: Callable, apply: Callable, compose: Callable
+) -> Callable:
     """TwoStep{Phi, Psi}[A, B] = Phi[A, B] o Psi[A o Phi[A, B], B].
 
     Args:
@@ -42,7 +52,9 @@ def two_step(phi: Callable, psi: Callable, apply: Callable, compose: Callable) -
 
 def _check_state(y0) -> torch.Tensor:
     if not isinstance(y0, torch.Tensor):
-        raise TypeError(f"y0 must be a torch.Tensor state [B, ...], got {type(y0).__name__}")
+        raise TypeError(
+            f"y0 must be a torch.Tensor state [B, ...], got {type(y0).__name__}"
+        )
     if y0.dim() == 0:
         raise ValueError("y0 must have a batch dimension: shape [B, ...]")
     return y0
@@ -68,14 +80,22 @@ def iterate(step: Callable, x, y0: torch.Tensor, n_steps: int) -> torch.Tensor:
     for n in range(n_steps):
         y_next = step(x, y)
         if not isinstance(y_next, torch.Tensor) or y_next.shape != y.shape:
-            got = tuple(y_next.shape) if isinstance(y_next, torch.Tensor) else type(y_next).__name__
-            raise ValueError(f"step {n} returned {got}; it must return a state of shape {tuple(y.shape)}")
+            got = (
+                tuple(y_next.shape)
+                if isinstance(y_next, torch.Tensor)
+                else type(y_next).__name__
+            )
+            raise ValueError(
+                f"step {n} returned {got}; it must return a state of shape {tuple(y.shape)}"
+            )
         states.append(y_next)
         y = y_next
     return torch.stack(states)
 
 
-def fixed_point_residual(step: Callable, x, y: torch.Tensor, difference: Callable | None = None) -> torch.Tensor:
+def fixed_point_residual(
+    step: Callable, x, y: torch.Tensor, difference: Callable | None = None
+) -> torch.Tensor:
     """How far ``y`` is from being a fixed point: ``|step(x, y) - y|`` per batch element.
 
     Args:
@@ -97,8 +117,14 @@ def fixed_point_residual(step: Callable, x, y: torch.Tensor, difference: Callabl
     return gap.reshape(gap.shape[0], -1).norm(dim=1)
 
 
-def unrolled_loss(step: Callable, x, y0: torch.Tensor, n_steps: int, outer_loss: Callable,
-                  weighting: str = "last") -> torch.Tensor:
+def unrolled_loss(
+    step: Callable,
+    x,
+    y0: torch.Tensor,
+    n_steps: int,
+    outer_loss: Callable,
+    weighting: str = "last",
+) -> torch.Tensor:
     """The training objective of an unrolled optimizer: the outer loss along ``n_steps`` steps.
 
     Args:
@@ -119,10 +145,21 @@ def unrolled_loss(step: Callable, x, y0: torch.Tensor, n_steps: int, outer_loss:
     return torch.stack([outer_loss(x, y).mean() for y in scored]).mean()
 
 
-def train_unrolled(model: torch.nn.Module, step: Callable, sample_problem: Callable, outer_loss: Callable,
-                   n_unroll: int, n_steps: int, weighting: str = "last", random_unroll: bool = False,
-                   lr: float = 3e-3, seed: int = 0, progress: bool = True, desc: str = "unrolled training",
-                   grad_clip: float | None = 1.0) -> TrainLog:
+def train_unrolled(
+    model: torch.nn.Module,
+    step: Callable,
+    sample_problem: Callable,
+    outer_loss: Callable,
+    n_unroll: int,
+    n_steps: int,
+    weighting: str = "last",
+    random_unroll: bool = False,
+    lr: float = 3e-3,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "unrolled training",
+    grad_clip: float | None = 1.0,
+) -> TrainLog:
     """Train the parameters of a learned step by back-propagating through ``n_unroll`` unrolled steps.
 
     Uses ``equinotes.training.train`` (Adam, seeded, tqdm bar).
@@ -147,18 +184,33 @@ def train_unrolled(model: torch.nn.Module, step: Callable, sample_problem: Calla
 
     def sample_batch(index, generator):
         x, y0 = sample_problem(generator)
-        k = int(torch.randint(1, n_unroll + 1, (1,), generator=generator)) if random_unroll else n_unroll
+        k = (
+            int(torch.randint(1, n_unroll + 1, (1,), generator=generator))
+            if random_unroll
+            else n_unroll
+        )
         return x, y0, k
 
     def loss_fn(_model, batch):
         x, y0, k = batch
         return unrolled_loss(step, x, y0, k, outer_loss, weighting)
 
-    return train(model, loss_fn, sample_batch, n_steps=n_steps, lr=lr, seed=seed, progress=progress, desc=desc,
-                 grad_clip=grad_clip)
+    return train(
+        model,
+        loss_fn,
+        sample_batch,
+        n_steps=n_steps,
+        lr=lr,
+        seed=seed,
+        progress=progress,
+        desc=desc,
+        grad_clip=grad_clip,
+    )
 
 
-def iterate_two_step(phi: Callable, n_steps: int, apply: Callable, compose: Callable) -> Callable:
+def iterate_two_step(
+    phi: Callable, n_steps: int, apply: Callable, compose: Callable
+) -> Callable:
     """The power Psi_K of a registration step: Psi_1 = Phi, Psi_{k+1} = TwoStep{Psi_k, Phi}.
 
     ``Psi_{k+1}[A, B] = Psi_k[A, B] o Phi[A o Psi_k[A, B], B]``: Phi refines what Psi_k found.
@@ -179,7 +231,9 @@ def iterate_two_step(phi: Callable, n_steps: int, apply: Callable, compose: Call
     return psi
 
 
-def two_step_trajectory(phi: Callable, moving, fixed, n_steps: int, apply: Callable, compose: Callable) -> list:
+def two_step_trajectory(
+    phi: Callable, moving, fixed, n_steps: int, apply: Callable, compose: Callable
+) -> list:
     """All of ``Psi_1[A, B], ..., Psi_K[A, B]`` in one pass (K calls of Phi), as a list of transforms.
 
     Entry k-1 equals ``iterate_two_step(phi, k, apply, compose)(moving, fixed)``.

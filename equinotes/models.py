@@ -21,6 +21,7 @@ with zero padding of an odd filter, pointwise nonlinearities, batch normalizatio
 channel (shared by the rotation axis and the plane), and 2x2 max pooling of an image with even side are
 all equivariant to quarter turns, so ``C4CNN`` is exactly invariant by construction.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,8 +32,16 @@ from .groups import rot90
 from .utils import check_images, check_int
 
 __all__ = [
-    "LiftingConv2d", "GroupConv2d", "RotationPool", "GroupMaxPool2d", "c4_feature_action",
-    "check_group_features", "PlainCNN", "C4CNN", "count_parameters", "prediction_invariance_error",
+    "LiftingConv2d",
+    "GroupConv2d",
+    "RotationPool",
+    "GroupMaxPool2d",
+    "c4_feature_action",
+    "check_group_features",
+    "PlainCNN",
+    "C4CNN",
+    "count_parameters",
+    "prediction_invariance_error",
     "recalibrate_batchnorm",
 ]
 
@@ -42,22 +51,36 @@ N_ROTATIONS = 4
 def _check_odd_kernel(kernel_size) -> int:
     kernel_size = check_int("kernel_size", kernel_size, minimum=1)
     if kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be odd so the filter has a centre pixel, got {kernel_size}")
+        raise ValueError(
+            f"kernel_size must be odd so the filter has a centre pixel, got {kernel_size}"
+        )
     return kernel_size
 
 
-def check_group_features(features, name: str = "features", channels: int | None = None) -> torch.Tensor:
+def check_group_features(
+    features, name: str = "features", channels: int | None = None
+) -> torch.Tensor:
     """Validate C4 group features ``[B, C, 4, H, W]`` (square planes, floating dtype) and return them."""
     if not isinstance(features, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape [B, C, 4, H, W], got {type(features).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape [B, C, 4, H, W], got {type(features).__name__}"
+        )
     if features.dim() != 5 or features.shape[2] != N_ROTATIONS:
-        raise ValueError(f"{name} must have shape [B, C, 4, H, W], got shape {tuple(features.shape)}")
+        raise ValueError(
+            f"{name} must have shape [B, C, 4, H, W], got shape {tuple(features.shape)}"
+        )
     if not features.is_floating_point():
-        raise TypeError(f"{name} must be a floating tensor (float32 or float64), got {features.dtype}")
+        raise TypeError(
+            f"{name} must be a floating tensor (float32 or float64), got {features.dtype}"
+        )
     if features.shape[-1] != features.shape[-2]:
-        raise ValueError(f"{name} must have square planes (H == W), got H={features.shape[-2]}, W={features.shape[-1]}")
+        raise ValueError(
+            f"{name} must have square planes (H == W), got H={features.shape[-2]}, W={features.shape[-1]}"
+        )
     if channels is not None and features.shape[1] != channels:
-        raise ValueError(f"{name} must have {channels} channel(s), got {features.shape[1]}")
+        raise ValueError(
+            f"{name} must have {channels} channel(s), got {features.shape[1]}"
+        )
     return features
 
 
@@ -82,31 +105,57 @@ class LiftingConv2d(nn.Module):
     Equivariance: ``lift(rot90(x, k)) == c4_feature_action(k, lift(x))`` exactly.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        bias: bool = True,
+    ):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
         self.out_channels = check_int("out_channels", out_channels, minimum=1)
         self.kernel_size = _check_odd_kernel(kernel_size)
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
-        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
-        fan_in = in_channels * kernel_size ** 2
-        self.bias = nn.Parameter(torch.empty(out_channels).uniform_(-fan_in ** -0.5, fan_in ** -0.5)) if bias else None
+        self.weight = nn.Parameter(
+            torch.empty(out_channels, in_channels, kernel_size, kernel_size)
+        )
+        nn.init.kaiming_uniform_(self.weight, a=5**0.5)
+        fan_in = in_channels * kernel_size**2
+        self.bias = (
+            nn.Parameter(
+                torch.empty(out_channels).uniform_(-(fan_in**-0.5), fan_in**-0.5)
+            )
+            if bias
+            else None
+        )
 
     def filters(self) -> torch.Tensor:
         """The four turned filter banks as one ordinary bank ``[out_channels * 4, in_channels, k, k]``."""
-        turned = torch.stack([rot90(self.weight, r) for r in range(N_ROTATIONS)], dim=1)  # [O, 4, I, k, k]
-        return turned.reshape(self.out_channels * N_ROTATIONS, self.in_channels, self.kernel_size, self.kernel_size)
+        turned = torch.stack(
+            [rot90(self.weight, r) for r in range(N_ROTATIONS)], dim=1
+        )  # [O, 4, I, k, k]
+        return turned.reshape(
+            self.out_channels * N_ROTATIONS,
+            self.in_channels,
+            self.kernel_size,
+            self.kernel_size,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, name="x", square=True, channels=self.in_channels)
-        return _convolve_to_group_features(x, self.filters(), self.bias, self.out_channels, self.kernel_size)
+        return _convolve_to_group_features(
+            x, self.filters(), self.bias, self.out_channels, self.kernel_size
+        )
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+        )
 
 
-def _convolve_to_group_features(x: torch.Tensor, filters: torch.Tensor, bias, out_channels: int,
-                                kernel_size: int) -> torch.Tensor:
+def _convolve_to_group_features(
+    x: torch.Tensor, filters: torch.Tensor, bias, out_channels: int, kernel_size: int
+) -> torch.Tensor:
     """Convolve ``x [B, C, H, W]`` with a bank of ``out_channels * 4`` filters (same padding) and read the
     result as group features ``[B, out_channels, 4, H, W]``, adding one bias per output channel."""
     y = F.conv2d(x, filters.to(x.dtype), padding=kernel_size // 2)
@@ -126,32 +175,59 @@ class GroupConv2d(nn.Module):
     Equivariance: ``gconv(c4_feature_action(k, y)) == c4_feature_action(k, gconv(y))`` exactly.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        bias: bool = True,
+    ):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
         self.out_channels = check_int("out_channels", out_channels, minimum=1)
         self.kernel_size = _check_odd_kernel(kernel_size)
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, N_ROTATIONS, kernel_size, kernel_size))
-        nn.init.kaiming_uniform_(self.weight.view(out_channels, -1, kernel_size, kernel_size), a=5 ** 0.5)
-        fan_in = in_channels * N_ROTATIONS * kernel_size ** 2
-        self.bias = nn.Parameter(torch.empty(out_channels).uniform_(-fan_in ** -0.5, fan_in ** -0.5)) if bias else None
+        self.weight = nn.Parameter(
+            torch.empty(
+                out_channels, in_channels, N_ROTATIONS, kernel_size, kernel_size
+            )
+        )
+        nn.init.kaiming_uniform_(
+            self.weight.view(out_channels, -1, kernel_size, kernel_size), a=5**0.5
+        )
+        fan_in = in_channels * N_ROTATIONS * kernel_size**2
+        self.bias = (
+            nn.Parameter(
+                torch.empty(out_channels).uniform_(-(fan_in**-0.5), fan_in**-0.5)
+            )
+            if bias
+            else None
+        )
 
     def filters(self) -> torch.Tensor:
         """All output rotations' filters as one ordinary bank ``[out_channels * 4, in_channels * 4, k, k]``."""
         # For output rotation r: roll the input-rotation axis by r, then turn every plane by r.
-        banks = [rot90(torch.roll(self.weight, shifts=r, dims=2), r) for r in range(N_ROTATIONS)]
+        banks = [
+            rot90(torch.roll(self.weight, shifts=r, dims=2), r)
+            for r in range(N_ROTATIONS)
+        ]
         stacked = torch.stack(banks, dim=1)  # [O, 4 (r), I, 4 (s), k, k]
         k = self.kernel_size
-        return stacked.reshape(self.out_channels * N_ROTATIONS, self.in_channels * N_ROTATIONS, k, k)
+        return stacked.reshape(
+            self.out_channels * N_ROTATIONS, self.in_channels * N_ROTATIONS, k, k
+        )
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         check_group_features(y, name="y", channels=self.in_channels)
         b, _, _, h, w = y.shape
         flat = y.reshape(b, self.in_channels * N_ROTATIONS, h, w)
-        return _convolve_to_group_features(flat, self.filters(), self.bias, self.out_channels, self.kernel_size)
+        return _convolve_to_group_features(
+            flat, self.filters(), self.bias, self.out_channels, self.kernel_size
+        )
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+        )
 
 
 class RotationPool(nn.Module):
@@ -184,13 +260,17 @@ class GroupMaxPool2d(nn.Module):
         check_group_features(y, name="y")
         b, c, g, h, w = y.shape
         if h % 2:
-            raise ValueError(f"GroupMaxPool2d needs an even plane size to stay C4-equivariant, got {h}x{w}")
+            raise ValueError(
+                f"GroupMaxPool2d needs an even plane size to stay C4-equivariant, got {h}x{w}"
+            )
         return F.max_pool2d(y.reshape(b, c * g, h, w), 2).view(b, c, g, h // 2, w // 2)
 
 
 def _check_widths(widths) -> tuple:
     if not isinstance(widths, (tuple, list)) or len(widths) != 3:
-        raise ValueError(f"widths must be a tuple of three channel counts, got {widths!r}")
+        raise ValueError(
+            f"widths must be a tuple of three channel counts, got {widths!r}"
+        )
     return tuple(check_int("width", w, minimum=1) for w in widths)
 
 
@@ -209,16 +289,26 @@ class PlainCNN(nn.Module):
         self.n_classes = check_int("n_classes", n_classes, minimum=2)
         c1, c2, c3 = _check_widths(widths)
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, 3, padding=1), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 3, padding=1), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c2, c3, 3, padding=1), nn.BatchNorm2d(c3), nn.ReLU(),
+            nn.Conv2d(in_channels, c1, 3, padding=1),
+            nn.BatchNorm2d(c1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.BatchNorm2d(c2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 3, padding=1),
+            nn.BatchNorm2d(c3),
+            nn.ReLU(),
         )
         self.head = nn.Linear(c3, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, name="x", channels=self.in_channels)
         if min(x.shape[-2:]) < 4:
-            raise ValueError(f"x must be at least 4x4 pixels, got {tuple(x.shape[-2:])}")
+            raise ValueError(
+                f"x must be at least 4x4 pixels, got {tuple(x.shape[-2:])}"
+            )
         return self.head(self.features(x).mean(dim=(-2, -1)))
 
 
@@ -234,7 +324,13 @@ class C4CNN(nn.Module):
     Invariance: ``model(rot90(x, k)) == model(x)`` for every k, on any input, up to float rounding.
     """
 
-    def __init__(self, in_channels: int = 1, n_classes: int = 10, widths=(4, 8, 16), pool: str = "max"):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        n_classes: int = 10,
+        widths=(4, 8, 16),
+        pool: str = "max",
+    ):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
         self.n_classes = check_int("n_classes", n_classes, minimum=2)
@@ -245,7 +341,11 @@ class C4CNN(nn.Module):
         # BatchNorm3d on [B, C, 4, H, W] normalizes each channel over batch, rotations and plane together (one
         # mean, variance, scale and shift per channel), so it commutes with c4_feature_action in training and in
         # eval mode. After short runs, call recalibrate_batchnorm before evaluating.
-        self.norm1, self.norm2, self.norm3 = nn.BatchNorm3d(c1), nn.BatchNorm3d(c2), nn.BatchNorm3d(c3)
+        self.norm1, self.norm2, self.norm3 = (
+            nn.BatchNorm3d(c1),
+            nn.BatchNorm3d(c2),
+            nn.BatchNorm3d(c3),
+        )
         self.pool = GroupMaxPool2d()
         self.rotation_pool = RotationPool(pool)
         self.head = nn.Linear(c3, n_classes)
@@ -254,7 +354,9 @@ class C4CNN(nn.Module):
         """The last group features ``[B, widths[2], 4, H/4, W/4]`` (equivariant, before pooling)."""
         check_images(x, name="x", square=True, channels=self.in_channels)
         if x.shape[-1] % 4:
-            raise ValueError(f"C4CNN needs a side divisible by 4 (two exact 2x2 poolings), got {x.shape[-1]}")
+            raise ValueError(
+                f"C4CNN needs a side divisible by 4 (two exact 2x2 poolings), got {x.shape[-1]}"
+            )
         y = self.pool(torch.relu(self.norm1(self.lift(x))))
         y = self.pool(torch.relu(self.norm2(self.gconv1(y))))
         return torch.relu(self.norm3(self.gconv2(y)))
@@ -274,7 +376,9 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def prediction_invariance_error(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def prediction_invariance_error(
+    model: nn.Module, images: torch.Tensor, batch_size: int = 500
+) -> torch.Tensor:
     """How much a classifier's prediction changes when its input is turned by a quarter turn.
 
     For each image x: ``max_k  TV(softmax(model(rot90(x, k))), softmax(model(x)))`` over k = 1, 2, 3, where
@@ -292,12 +396,19 @@ def prediction_invariance_error(model: nn.Module, images: torch.Tensor, batch_si
 
     check_images(images, name="images", square=True)
     p0 = torch.softmax(predict(model, images, batch_size), dim=1)
-    gaps = [0.5 * (torch.softmax(predict(model, rot90(images, k), batch_size), dim=1) - p0).abs().sum(dim=1)
-            for k in (1, 2, 3)]
+    gaps = [
+        0.5
+        * (torch.softmax(predict(model, rot90(images, k), batch_size), dim=1) - p0)
+        .abs()
+        .sum(dim=1)
+        for k in (1, 2, 3)
+    ]
     return torch.stack(gaps).amax(dim=0)
 
 
-def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> nn.Module:
+def recalibrate_batchnorm(
+    model: nn.Module, images: torch.Tensor, batch_size: int = 500
+) -> nn.Module:
     """Recompute every batch-norm layer's running mean and variance on ``images`` ``[N, C, H, W]``.
 
     Short training runs leave the running averages lagging behind the weights, which can make eval-mode
@@ -308,7 +419,9 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: in
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_images(images, name="images")
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = [
+        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
     saved = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
@@ -317,7 +430,7 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: in
     model.train()
     with torch.no_grad():
         for i in range(0, images.shape[0], batch_size):
-            model(images[i:i + batch_size].to(device))
+            model(images[i : i + batch_size].to(device))
     for m, momentum in zip(norms, saved):
         m.momentum = momentum
     return model.eval()

@@ -21,6 +21,7 @@ Two ways to get it:
 ``feedback_rounds`` plays operator: it corrects the decision for one name at a time, fine-tunes, and
 counts how many corrections it takes until the decision is right for every name.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,29 +33,92 @@ from .equivariance import symmetrize
 from .groups import cyclic_group
 from .utils import check_int
 
-__all__ = ["NAMES", "name_features", "DecisionModel", "NameInvariantModel", "rule_direction", "make_cases", "decisions",
-           "swap_disagreement", "fine_tune", "FeedbackResult", "feedback_rounds"]
+__all__ = [
+    "NAMES",
+    "name_features",
+    "DecisionModel",
+    "NameInvariantModel",
+    "rule_direction",
+    "make_cases",
+    "decisions",
+    "swap_disagreement",
+    "fine_tune",
+    "FeedbackResult",
+    "feedback_rounds",
+]
 
-NAMES = ("Ahmed", "Colin", "Mei", "Olu", "Priya", "Sven", "Ana", "Kenji", "Fatima", "Liam",
-         "Zara", "Dmitri", "Amara", "Tomás", "Yuki", "Noah", "Leila", "Kwame", "Ines", "Ravi",
-         "Hana", "Mateo", "Sofia", "Jamal", "Ingrid", "Chen", "Nadia", "Pedro", "Aisha", "Lars",
-         "Maya", "Tariq", "Elena", "Kofi", "Rosa", "Arjun", "Greta", "Omar", "Lucia", "Ade")
+NAMES = (
+    "Ahmed",
+    "Colin",
+    "Mei",
+    "Olu",
+    "Priya",
+    "Sven",
+    "Ana",
+    "Kenji",
+    "Fatima",
+    "Liam",
+    "Zara",
+    "Dmitri",
+    "Amara",
+    "Tomás",
+    "Yuki",
+    "Noah",
+    "Leila",
+    "Kwame",
+    "Ines",
+    "Ravi",
+    "Hana",
+    "Mateo",
+    "Sofia",
+    "Jamal",
+    "Ingrid",
+    "Chen",
+    "Nadia",
+    "Pedro",
+    "Aisha",
+    "Lars",
+    "Maya",
+    "Tariq",
+    "Elena",
+    "Kofi",
+    "Rosa",
+    "Arjun",
+    "Greta",
+    "Omar",
+    "Lucia",
+    "Ade",
+)
 
 
 def _check_inputs(names, situations, n_names: int, d_situation: int):
-    if not isinstance(names, torch.Tensor) or names.dtype not in (torch.int64, torch.int32) or names.dim() != 1:
+    if (
+        not isinstance(names, torch.Tensor)
+        or names.dtype not in (torch.int64, torch.int32)
+        or names.dim() != 1
+    ):
         raise TypeError("names must be an integer tensor [B] of name indices")
-    if not isinstance(situations, torch.Tensor) or not situations.is_floating_point() or situations.dim() != 2:
+    if (
+        not isinstance(situations, torch.Tensor)
+        or not situations.is_floating_point()
+        or situations.dim() != 2
+    ):
         raise TypeError("situations must be a floating tensor [B, d]")
     if situations.shape[0] != names.shape[0]:
-        raise ValueError(f"got {names.shape[0]} names for {situations.shape[0]} situations")
+        raise ValueError(
+            f"got {names.shape[0]} names for {situations.shape[0]} situations"
+        )
     if situations.shape[1] != d_situation:
-        raise ValueError(f"situations must have {d_situation} features, got {situations.shape[1]}")
+        raise ValueError(
+            f"situations must have {d_situation} features, got {situations.shape[1]}"
+        )
     if names.numel() and (names.min() < 0 or names.max() >= n_names):
         raise ValueError(f"name indices must be in 0..{n_names - 1}")
 
 
-def name_features(n_names: int, d_name: int = 8, seen=(), seen_dims: int = 4, seed: int = 0) -> torch.Tensor:
+def name_features(
+    n_names: int, d_name: int = 8, seen=(), seen_dims: int = 4, seed: int = 0
+) -> torch.Tensor:
     """A frozen "name encoder": one feature vector per name, ``[N, d_name]``, entries ``~ N(0, 1)``.
 
     Names listed in ``seen`` (the names of the training data) vary only in the first ``seen_dims``
@@ -69,7 +133,11 @@ def name_features(n_names: int, d_name: int = 8, seen=(), seen_dims: int = 4, se
     seen = [check_int("seen entry", i, minimum=0) for i in seen]
     if any(i >= n_names for i in seen):
         raise ValueError(f"seen names must be indices in 0..{n_names - 1}")
-    feats = torch.randn(n_names, d_name, generator=torch.Generator().manual_seed(check_int("seed", seed, minimum=0)))
+    feats = torch.randn(
+        n_names,
+        d_name,
+        generator=torch.Generator().manual_seed(check_int("seed", seed, minimum=0)),
+    )
     if seen:
         feats[torch.tensor(seen), seen_dims:] = 0.0
     return feats
@@ -86,13 +154,22 @@ class DecisionModel(torch.nn.Module):
 
     def __init__(self, features: torch.Tensor, d_situation: int, hidden: int = 32):
         super().__init__()
-        if not isinstance(features, torch.Tensor) or features.dim() != 2 or not features.is_floating_point():
+        if (
+            not isinstance(features, torch.Tensor)
+            or features.dim() != 2
+            or not features.is_floating_point()
+        ):
             raise TypeError("features must be a floating tensor [n_names, d_name]")
         self.n_names = check_int("n_names", features.shape[0], minimum=2)
         self.d_situation = check_int("d_situation", d_situation, minimum=1)
         self.register_buffer("features", features.detach().clone())
-        self.mlp = torch.nn.Sequential(torch.nn.Linear(features.shape[1] + d_situation, check_int("hidden", hidden, minimum=1)),
-                                       torch.nn.Tanh(), torch.nn.Linear(hidden, 1))
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(
+                features.shape[1] + d_situation, check_int("hidden", hidden, minimum=1)
+            ),
+            torch.nn.Tanh(),
+            torch.nn.Linear(hidden, 1),
+        )
 
     def forward(self, names: torch.Tensor, situations: torch.Tensor) -> torch.Tensor:
         """names ``[B]`` (int), situations ``[B, d]`` -> logits ``[B]``."""
@@ -119,24 +196,33 @@ class NameInvariantModel(torch.nn.Module):
         """names ``[B]`` (int), situations ``[B, d]`` -> logits ``[B]``."""
         _check_inputs(names, situations, self.n_names, self.d_situation)
         n, b = self.n_names, names.shape[0]
-        shifted = (names[None, :] + torch.arange(n, device=names.device)[:, None]) % n  # [N, B]
+        shifted = (
+            names[None, :] + torch.arange(n, device=names.device)[:, None]
+        ) % n  # [N, B]
         logits = self.base(shifted.reshape(-1), situations.repeat(n, 1))
         return logits.reshape(n, b).mean(dim=0)
 
     def symmetrized_reference(self):
         """The same average written with the core ``equivariance.symmetrize`` (slow: one call per shift)."""
-        return symmetrize(lambda x: self.base(*x), cyclic_group(self.n_names),
-                          act_in=lambda k, x: ((x[0] + k) % self.n_names, x[1]))
+        return symmetrize(
+            lambda x: self.base(*x),
+            cyclic_group(self.n_names),
+            act_in=lambda k, x: ((x[0] + k) % self.n_names, x[1]),
+        )
 
 
 def rule_direction(d_situation: int, seed: int = 0) -> torch.Tensor:
     """The fixed unit vector w of the rule "act when w . s > 0" (``[d]``)."""
     d = check_int("d_situation", d_situation, minimum=1)
-    w = torch.randn(d, generator=torch.Generator().manual_seed(check_int("seed", seed, minimum=0)))
+    w = torch.randn(
+        d, generator=torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
+    )
     return w / w.norm()
 
 
-def make_cases(n: int, names_pool, w: torch.Tensor, generator: torch.Generator | None = None):
+def make_cases(
+    n: int, names_pool, w: torch.Tensor, generator: torch.Generator | None = None
+):
     """Draw ``n`` cases: a name from ``names_pool`` (list of indices), a situation ``~ N(0, I)``, and the
     label ``w . s > 0`` (which does not look at the name). Situations and labels take ``w``'s dtype.
 
@@ -155,11 +241,15 @@ def make_cases(n: int, names_pool, w: torch.Tensor, generator: torch.Generator |
 
 
 @torch.no_grad()
-def decisions(model: torch.nn.Module, situations: torch.Tensor, n_names: int | None = None) -> torch.Tensor:
+def decisions(
+    model: torch.nn.Module, situations: torch.Tensor, n_names: int | None = None
+) -> torch.Tensor:
     """The decision table: ``[N, S]`` booleans, entry (a, s) is "act" for name a in situation s."""
     if not isinstance(situations, torch.Tensor) or situations.dim() != 2:
         raise TypeError("situations must be a tensor [S, d]")
-    n_names = model.n_names if n_names is None else check_int("n_names", n_names, minimum=1)
+    n_names = (
+        model.n_names if n_names is None else check_int("n_names", n_names, minimum=1)
+    )
     S = situations.shape[0]
     names = torch.arange(n_names, device=situations.device).repeat_interleave(S)
     logits = model(names, situations.repeat(n_names, 1))
@@ -175,7 +265,11 @@ def swap_disagreement(table: torch.Tensor, group_a, group_b=None) -> float:
     if not isinstance(table, torch.Tensor) or table.dim() != 2:
         raise TypeError("table must be a [N, S] tensor of decisions")
     a = torch.as_tensor(list(group_a), dtype=torch.int64, device=table.device)
-    b = a if group_b is None else torch.as_tensor(list(group_b), dtype=torch.int64, device=table.device)
+    b = (
+        a
+        if group_b is None
+        else torch.as_tensor(list(group_b), dtype=torch.int64, device=table.device)
+    )
     if a.numel() == 0 or b.numel() == 0:
         raise ValueError("name groups must be non-empty")
     diff = table[a][:, None, :] != table[b][None, :, :]  # [|a|, |b|, S]
@@ -186,8 +280,14 @@ def swap_disagreement(table: torch.Tensor, group_a, group_b=None) -> float:
     return float((diff.float() * distinct).sum() / pairs)
 
 
-def fine_tune(model: torch.nn.Module, feedback, replay, steps: int = 60, lr: float = 1e-2,
-              feedback_weight: float = 1.0) -> torch.nn.Module:
+def fine_tune(
+    model: torch.nn.Module,
+    feedback,
+    replay,
+    steps: int = 60,
+    lr: float = 1e-2,
+    feedback_weight: float = 1.0,
+) -> torch.nn.Module:
     """Fine-tune ``model`` in place on feedback cases, replaying old cases so it does not forget.
 
     Args:
@@ -204,7 +304,9 @@ def fine_tune(model: torch.nn.Module, feedback, replay, steps: int = 60, lr: flo
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(steps):
-        loss = feedback_weight * bce(model(feedback[0], feedback[1]), feedback[2]) + bce(model(replay[0], replay[1]), replay[2])
+        loss = feedback_weight * bce(
+            model(feedback[0], feedback[1]), feedback[2]
+        ) + bce(model(replay[0], replay[1]), replay[2])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -226,8 +328,16 @@ class FeedbackResult:
         return len(self.given)
 
 
-def feedback_rounds(model: torch.nn.Module, situation: torch.Tensor, wanted: bool, replay, order=None,
-                    steps: int = 60, lr: float = 1e-2, max_rounds: int | None = None) -> FeedbackResult:
+def feedback_rounds(
+    model: torch.nn.Module,
+    situation: torch.Tensor,
+    wanted: bool,
+    replay,
+    order=None,
+    steps: int = 60,
+    lr: float = 1e-2,
+    max_rounds: int | None = None,
+) -> FeedbackResult:
     """Correct the decision in one situation, one name at a time, until every name gets it right.
 
     Each round picks the first name in ``order`` whose decision is still wrong, adds the case
@@ -246,10 +356,16 @@ def feedback_rounds(model: torch.nn.Module, situation: torch.Tensor, wanted: boo
     if not isinstance(wanted, bool):
         raise TypeError("wanted must be a bool (the right decision)")
     n = model.n_names
-    order = list(range(n)) if order is None else [check_int("order entry", i, minimum=0) for i in order]
+    order = (
+        list(range(n))
+        if order is None
+        else [check_int("order entry", i, minimum=0) for i in order]
+    )
     if sorted(order) != list(range(n)):
         raise ValueError(f"order must list every name index 0..{n - 1} once")
-    max_rounds = n if max_rounds is None else check_int("max_rounds", max_rounds, minimum=1)
+    max_rounds = (
+        n if max_rounds is None else check_int("max_rounds", max_rounds, minimum=1)
+    )
     result, work = FeedbackResult(), copy.deepcopy(model).eval()
     for _ in range(max_rounds):
         correct = decisions(work, situation[None, :])[:, 0] == wanted
@@ -258,10 +374,17 @@ def feedback_rounds(model: torch.nn.Module, situation: torch.Tensor, wanted: boo
         name = next(i for i in order if not bool(correct[i]))
         result.given.append(name)
         k = len(result.given)
-        fb = (torch.tensor(result.given, device=situation.device), situation[None, :].repeat(k, 1),
-              torch.full((k,), float(wanted), dtype=situation.dtype, device=situation.device))
+        fb = (
+            torch.tensor(result.given, device=situation.device),
+            situation[None, :].repeat(k, 1),
+            torch.full(
+                (k,), float(wanted), dtype=situation.dtype, device=situation.device
+            ),
+        )
         work = fine_tune(copy.deepcopy(model), fb, replay, steps=steps, lr=lr)
-        result.fixed_after.append(int((decisions(work, situation[None, :])[:, 0] == wanted).sum()))
+        result.fixed_after.append(
+            int((decisions(work, situation[None, :])[:, 0] == wanted).sum())
+        )
     result.all_fixed = bool((decisions(work, situation[None, :])[:, 0] == wanted).all())
     result.model = work
     return result

@@ -15,6 +15,7 @@ Conventions (the book's pull-back convention, DESIGN section 2, on the circle):
   transform by conjugation, ``U^{-1} o T_t o U = T_{eps t}``; rotations commute with shifts, so the
   [U,U] action on a shift is trivial and the [W,U] action is ``t -> t + u - w``.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,9 +27,21 @@ from .equivariance import symmetrize
 from .utils import check_int, check_tensor
 
 __all__ = [
-    "check_signals", "check_shifts", "random_signals", "shift_signal", "reflect", "wrap_angle",
-    "pair_features", "alignment_loss", "ShiftNet", "dihedral_elements", "act_on_pair", "act_on_shift",
-    "add_shifts", "iterated_registration", "equivariance_gaps",
+    "check_signals",
+    "check_shifts",
+    "random_signals",
+    "shift_signal",
+    "reflect",
+    "wrap_angle",
+    "pair_features",
+    "alignment_loss",
+    "ShiftNet",
+    "dihedral_elements",
+    "act_on_pair",
+    "act_on_shift",
+    "add_shifts",
+    "iterated_registration",
+    "equivariance_gaps",
 ]
 
 
@@ -36,7 +49,9 @@ def check_signals(signals, name: str = "signals") -> torch.Tensor:
     """Validate a batch of sampled signals ``[B, N]`` (floating, N >= 4) and return it."""
     check_tensor(signals, name, "[B, N]")
     if signals.shape[1] < 4:
-        raise ValueError(f"{name} needs at least 4 samples per signal, got {signals.shape[1]}")
+        raise ValueError(
+            f"{name} needs at least 4 samples per signal, got {signals.shape[1]}"
+        )
     return signals
 
 
@@ -47,7 +62,9 @@ def check_shifts(t, batch: int, dtype=torch.float32, device=None) -> torch.Tenso
     if isinstance(t, (int, float)):
         return torch.full((batch,), float(t), dtype=dtype, device=device)
     if not isinstance(t, torch.Tensor):
-        raise TypeError(f"a shift must be a number or a tensor [B] of radians, got {type(t).__name__}")
+        raise TypeError(
+            f"a shift must be a number or a tensor [B] of radians, got {type(t).__name__}"
+        )
     if t.is_complex():
         raise TypeError("shifts must be real")
     t = t.to(dtype=dtype, device=device).reshape(-1)
@@ -58,8 +75,15 @@ def check_shifts(t, batch: int, dtype=torch.float32, device=None) -> torch.Tenso
     return t
 
 
-def random_signals(batch: int, n_samples: int = 32, n_modes: int = 3, generator: torch.Generator | None = None,
-                   amplitudes=None, dtype=torch.float32, device=None) -> torch.Tensor:
+def random_signals(
+    batch: int,
+    n_samples: int = 32,
+    n_modes: int = 3,
+    generator: torch.Generator | None = None,
+    amplitudes=None,
+    dtype=torch.float32,
+    device=None,
+) -> torch.Tensor:
     """Random band-limited signals ``sum_k a_k cos(k x + p_k)`` for k = 1..n_modes, sampled ``[batch, n_samples]``.
 
     Args:
@@ -75,21 +99,36 @@ def random_signals(batch: int, n_samples: int = 32, n_modes: int = 3, generator:
     n_samples = check_int("n_samples", n_samples, minimum=4)
     n_modes = check_int("n_modes", n_modes, minimum=1)
     if 2 * n_modes >= n_samples:
-        raise ValueError(f"n_modes must be < n_samples / 2 to be band-limited, got {n_modes} modes, {n_samples} samples")
+        raise ValueError(
+            f"n_modes must be < n_samples / 2 to be band-limited, got {n_modes} modes, {n_samples} samples"
+        )
     if amplitudes is None:
         amplitudes = [(0.6, 1.0)] + [(0.0, 0.5)] * (n_modes - 1)
     amplitudes = list(amplitudes)
     if len(amplitudes) == 2 and all(isinstance(a, (int, float)) for a in amplitudes):
         amplitudes = [tuple(amplitudes)] * n_modes
-    if len(amplitudes) != n_modes or any(len(a) != 2 or a[0] > a[1] for a in amplitudes):
-        raise ValueError(f"amplitudes must be {n_modes} (low, high) pairs with low <= high, got {amplitudes}")
+    if len(amplitudes) != n_modes or any(
+        len(a) != 2 or a[0] > a[1] for a in amplitudes
+    ):
+        raise ValueError(
+            f"amplitudes must be {n_modes} (low, high) pairs with low <= high, got {amplitudes}"
+        )
     low = torch.tensor([a[0] for a in amplitudes], dtype=torch.float64)
     high = torch.tensor([a[1] for a in amplitudes], dtype=torch.float64)
-    amp = low + (high - low) * torch.rand(batch, n_modes, generator=generator, dtype=torch.float64)
-    phase = 2 * math.pi * torch.rand(batch, n_modes, generator=generator, dtype=torch.float64)
+    amp = low + (high - low) * torch.rand(
+        batch, n_modes, generator=generator, dtype=torch.float64
+    )
+    phase = (
+        2
+        * math.pi
+        * torch.rand(batch, n_modes, generator=generator, dtype=torch.float64)
+    )
     x = 2 * math.pi * torch.arange(n_samples, dtype=torch.float64) / n_samples
     k = torch.arange(1, n_modes + 1, dtype=torch.float64)
-    signals = (amp[:, :, None] * torch.cos(k[None, :, None] * x[None, None, :] + phase[:, :, None])).sum(1)
+    signals = (
+        amp[:, :, None]
+        * torch.cos(k[None, :, None] * x[None, None, :] + phase[:, :, None])
+    ).sum(1)
     return signals.to(dtype=dtype, device=device)
 
 
@@ -125,7 +164,9 @@ def wrap_angle(t: torch.Tensor) -> torch.Tensor:
     return torch.remainder(t + math.pi, 2 * math.pi) - math.pi
 
 
-def pair_features(moving: torch.Tensor, fixed: torch.Tensor, n_modes: int = 3) -> torch.Tensor:
+def pair_features(
+    moving: torch.Tensor, fixed: torch.Tensor, n_modes: int = 3
+) -> torch.Tensor:
     """Cross-spectrum features of a pair, unchanged when both signals are shifted by the same amount.
 
     Mode k of ``A o T_u`` is ``a_k e^{iku}``, so ``conj(a_k) b_k`` does not see a common shift u; under a
@@ -140,14 +181,16 @@ def pair_features(moving: torch.Tensor, fixed: torch.Tensor, n_modes: int = 3) -
     check_signals(moving, "moving")
     check_signals(fixed, "fixed")
     if moving.shape != fixed.shape:
-        raise ValueError(f"moving and fixed must have the same shape, got {tuple(moving.shape)} and {tuple(fixed.shape)}")
+        raise ValueError(
+            f"moving and fixed must have the same shape, got {tuple(moving.shape)} and {tuple(fixed.shape)}"
+        )
     n_modes = check_int("n_modes", n_modes, minimum=1)
     n = moving.shape[1]
     if 2 * n_modes >= n:
         raise ValueError(f"n_modes must be < N / 2, got {n_modes} for N = {n}")
-    a = torch.fft.rfft(moving, dim=-1)[:, 1:n_modes + 1]
-    b = torch.fft.rfft(fixed, dim=-1)[:, 1:n_modes + 1]
-    cross = torch.conj(a) * b * (4.0 / n ** 2)
+    a = torch.fft.rfft(moving, dim=-1)[:, 1 : n_modes + 1]
+    b = torch.fft.rfft(fixed, dim=-1)[:, 1 : n_modes + 1]
+    cross = torch.conj(a) * b * (4.0 / n**2)
     return torch.cat([cross.real, cross.imag], dim=-1)
 
 
@@ -156,7 +199,9 @@ def alignment_loss(moving: torch.Tensor, fixed: torch.Tensor, t) -> torch.Tensor
     check_signals(moving, "moving")
     check_signals(fixed, "fixed")
     if moving.shape != fixed.shape:
-        raise ValueError(f"moving and fixed must have the same shape, got {tuple(moving.shape)} and {tuple(fixed.shape)}")
+        raise ValueError(
+            f"moving and fixed must have the same shape, got {tuple(moving.shape)} and {tuple(fixed.shape)}"
+        )
     return ((shift_signal(moving, t) - fixed) ** 2).mean(-1)
 
 
@@ -182,13 +227,15 @@ class ShiftNet(torch.nn.Module):
         self.state_input = bool(state_input)
         width = 2 * self.n_modes + (2 if self.state_input else 0)
         self.mlp = torch.nn.Sequential(
-            torch.nn.Linear(width, hidden), torch.nn.Tanh(),
-            torch.nn.Linear(hidden, hidden), torch.nn.Tanh(),
+            torch.nn.Linear(width, hidden),
+            torch.nn.Tanh(),
+            torch.nn.Linear(hidden, hidden),
+            torch.nn.Tanh(),
             torch.nn.Linear(hidden, 1),
         )
         # Reflection flips the sign of the imaginary features and of sin(state).
         sign = torch.ones(width)
-        sign[self.n_modes:2 * self.n_modes] = -1
+        sign[self.n_modes : 2 * self.n_modes] = -1
         if self.state_input:
             sign[-1] = -1
         self.register_buffer("reflection_sign", sign)
@@ -200,20 +247,36 @@ class ShiftNet(torch.nn.Module):
     def _act_out(g, out):
         return -out if g else out
 
-    def forward(self, moving: torch.Tensor, fixed: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        moving: torch.Tensor,
+        fixed: torch.Tensor,
+        state: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         z = pair_features(moving, fixed, self.n_modes)
         if self.state_input:
             if state is None:
-                raise ValueError("this ShiftNet reads a state: call it as net(moving, fixed, state)")
-            state = check_shifts(state, z.shape[0], z.dtype, z.device) if not isinstance(state, torch.Tensor) \
+                raise ValueError(
+                    "this ShiftNet reads a state: call it as net(moving, fixed, state)"
+                )
+            state = (
+                check_shifts(state, z.shape[0], z.dtype, z.device)
+                if not isinstance(state, torch.Tensor)
                 else state.reshape(-1).to(z.dtype)
+            )
             if state.shape[0] != z.shape[0]:
                 raise ValueError(f"got {state.shape[0]} states for {z.shape[0]} pairs")
-            z = torch.cat([z, torch.cos(state)[:, None], torch.sin(state)[:, None]], dim=-1)
+            z = torch.cat(
+                [z, torch.cos(state)[:, None], torch.sin(state)[:, None]], dim=-1
+            )
         elif state is not None:
-            raise ValueError("this ShiftNet has no state input (state_input=False); call it as net(moving, fixed)")
+            raise ValueError(
+                "this ShiftNet has no state input (state_input=False); call it as net(moving, fixed)"
+            )
         # Built per call (not stored), so copies of the module (copy.deepcopy, .double()) use their own weights.
-        odd = symmetrize(self.mlp, groups.SWAP, act_in=self._act_in, act_out=self._act_out)
+        odd = symmetrize(
+            self.mlp, groups.SWAP, act_in=self._act_in, act_out=self._act_out
+        )
         return odd(z)[:, 0]
 
 
@@ -226,13 +289,17 @@ def dihedral_elements(n_samples: int, shifts=None) -> list:
         a list of ``(s, r)`` for r in (0, 1).
     """
     n_samples = check_int("n_samples", n_samples, minimum=4)
-    shifts = range(n_samples) if shifts is None else [check_int("shift", s) for s in shifts]
+    shifts = (
+        range(n_samples) if shifts is None else [check_int("shift", s) for s in shifts]
+    )
     return [(s % n_samples, r) for r in (0, 1) for s in shifts]
 
 
 def _check_element(g):
     if not (isinstance(g, tuple) and len(g) == 2 and g[1] in (0, 1)):
-        raise ValueError(f"a dihedral element is a pair (s, r) with r in (0, 1), got {g!r}")
+        raise ValueError(
+            f"a dihedral element is a pair (s, r) with r in (0, 1), got {g!r}"
+        )
     return check_int("s", g[0]), g[1]
 
 
@@ -245,7 +312,7 @@ def act_on_pair(g, pair):
     def pull(a):
         a = check_signals(a)
         a = groups.shift(a, -s, dims=-1)  # A o T_{2 pi s/N}: sample i takes A(x_{i+s})
-        return reflect(a) if r else a     # (A o T) o F = A o (x -> -x + c)
+        return reflect(a) if r else a  # (A o T) o F = A o (x -> -x + c)
 
     return tuple(pull(a) for a in pair)
 
@@ -263,7 +330,9 @@ def add_shifts(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return s + t
 
 
-def iterated_registration(phi, moving: torch.Tensor, fixed: torch.Tensor, n_steps: int) -> torch.Tensor:
+def iterated_registration(
+    phi, moving: torch.Tensor, fixed: torch.Tensor, n_steps: int
+) -> torch.Tensor:
     """``Psi_1[A, B], ..., Psi_K[A, B]`` for Psi_{k+1} = TwoStep{Psi_k, Phi} on shifts, as ``[K, B]``.
 
     Args:
@@ -274,10 +343,14 @@ def iterated_registration(phi, moving: torch.Tensor, fixed: torch.Tensor, n_step
 
     check_signals(moving, "moving")
     check_signals(fixed, "fixed")
-    return torch.stack(mesa.two_step_trajectory(phi, moving, fixed, n_steps, shift_signal, add_shifts))
+    return torch.stack(
+        mesa.two_step_trajectory(phi, moving, fixed, n_steps, shift_signal, add_shifts)
+    )
 
 
-def equivariance_gaps(phi, moving: torch.Tensor, fixed: torch.Tensor, w, u, n_steps: int) -> dict:
+def equivariance_gaps(
+    phi, moving: torch.Tensor, fixed: torch.Tensor, w, u, n_steps: int
+) -> dict:
     """[W,U] and [U,U] errors of Psi_1 ... Psi_K on shifts, per pair (radians, wrapped).
 
     With W = T_w and U = T_u (rotations of the circle), the laws read
@@ -298,7 +371,15 @@ def equivariance_gaps(phi, moving: torch.Tensor, fixed: torch.Tensor, w, u, n_st
     u = check_shifts(u, b, moving.dtype, moving.device)
     with torch.no_grad():
         psi = iterated_registration(phi, moving, fixed, n_steps)
-        psi_wu = iterated_registration(phi, shift_signal(moving, w), shift_signal(fixed, u), n_steps)
-        psi_uu = iterated_registration(phi, shift_signal(moving, u), shift_signal(fixed, u), n_steps)
-    return {"wu": wrap_angle(psi_wu - (psi + u - w)).abs(), "uu": wrap_angle(psi_uu - psi).abs(),
-            "psi": psi, "psi_wu": psi_wu}
+        psi_wu = iterated_registration(
+            phi, shift_signal(moving, w), shift_signal(fixed, u), n_steps
+        )
+        psi_uu = iterated_registration(
+            phi, shift_signal(moving, u), shift_signal(fixed, u), n_steps
+        )
+    return {
+        "wu": wrap_angle(psi_wu - (psi + u - w)).abs(),
+        "uu": wrap_angle(psi_uu - psi).abs(),
+        "psi": psi,
+        "psi_wu": psi_wu,
+    }

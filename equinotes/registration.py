@@ -7,6 +7,7 @@ search over the C4 orbit. The measurements live in ``equinotes.registration_metr
 
 Shapes: images ``[B, 1, H, W]`` (square), transforms ``[B, H, W, 2]`` in grid_sample layout.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,14 +20,41 @@ import torch.nn.functional as F
 from . import mesa
 from .equivariance import symmetrize
 from .groups import C4, conjugate_transform, quarter_turns, rot90, rotation_transform
-from .transforms import (check_transform, compose, displacement_to_transform, identity_grid,  # noqa: F401
-                         invert_transform, transform_to_displacement, warp)
+from .transforms import (
+    check_transform,
+    compose,
+    displacement_to_transform,
+    identity_grid,  # noqa: F401
+    invert_transform,
+    transform_to_displacement,
+    warp,
+)
 from .utils import check_images, check_int
 
-__all__ = ["identity_grid", "warp", "compose", "displacement_to_transform", "invert_transform", "two_step",
-           "RotatedPairs", "rotated_pairs", "pull_back", "mse", "lncc", "diffusion", "gradicon",
-           "smooth_field", "StepNet", "symmetrize_c4", "iterate", "c4_search", "check_pair", "pair_sampler",
-           "registration_loss", "draw_grid"]
+__all__ = [
+    "identity_grid",
+    "warp",
+    "compose",
+    "displacement_to_transform",
+    "invert_transform",
+    "two_step",
+    "RotatedPairs",
+    "rotated_pairs",
+    "pull_back",
+    "mse",
+    "lncc",
+    "diffusion",
+    "gradicon",
+    "smooth_field",
+    "StepNet",
+    "symmetrize_c4",
+    "iterate",
+    "c4_search",
+    "check_pair",
+    "pair_sampler",
+    "registration_loss",
+    "draw_grid",
+]
 
 
 def two_step(phi: Callable, psi: Callable) -> Callable:
@@ -46,7 +74,9 @@ def check_pair(moving, fixed) -> None:
     check_images(moving, "moving", square=True)
     check_images(fixed, "fixed", square=True)
     if moving.shape != fixed.shape:
-        raise ValueError(f"moving and fixed must have the same shape, got {tuple(moving.shape)} and {tuple(fixed.shape)}")
+        raise ValueError(
+            f"moving and fixed must have the same shape, got {tuple(moving.shape)} and {tuple(fixed.shape)}"
+        )
 
 
 def pull_back(images: torch.Tensor, angle) -> torch.Tensor:
@@ -62,7 +92,10 @@ def pull_back(images: torch.Tensor, angle) -> torch.Tensor:
     if k is not None:
         return rot90(images, -k)
     n = images.shape[-1]
-    return warp(images, rotation_transform(angle, n, n, dtype=images.dtype, device=images.device))
+    return warp(
+        images,
+        rotation_transform(angle, n, n, dtype=images.dtype, device=images.device),
+    )
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -83,11 +116,20 @@ class RotatedPairs:
     @property
     def delta(self) -> torch.Tensor:
         """The relative angle ``theta_fixed - theta_moving`` wrapped to (-pi, pi], ``[B]``."""
-        return torch.remainder(self.theta_fixed - self.theta_moving + math.pi, 2 * math.pi) - math.pi
+        return (
+            torch.remainder(self.theta_fixed - self.theta_moving + math.pi, 2 * math.pi)
+            - math.pi
+        )
 
 
-def rotated_pairs(digits: torch.Tensor, n: int, generator: torch.Generator, max_delta: float = math.pi,
-                  same_fraction: float = 0.5, shared: bool = False) -> RotatedPairs:
+def rotated_pairs(
+    digits: torch.Tensor,
+    n: int,
+    generator: torch.Generator,
+    max_delta: float = math.pi,
+    same_fraction: float = 0.5,
+    shared: bool = False,
+) -> RotatedPairs:
     """Draw ``n`` pairs of rotated digits.
 
     Args:
@@ -103,7 +145,9 @@ def rotated_pairs(digits: torch.Tensor, n: int, generator: torch.Generator, max_
     check_images(digits, "digits", square=True)
     n = check_int("n", n, minimum=1)
     if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a seeded torch.Generator, got {type(generator).__name__}")
+        raise TypeError(
+            f"generator must be a seeded torch.Generator, got {type(generator).__name__}"
+        )
     if not 0.0 <= same_fraction <= 1.0:
         raise ValueError(f"same_fraction must be in [0, 1], got {same_fraction}")
     if not 0.0 <= max_delta <= math.pi:
@@ -118,8 +162,13 @@ def rotated_pairs(digits: torch.Tensor, n: int, generator: torch.Generator, max_
     theta_moving = theta_fixed if shared else theta_fixed - rel
     dev, size = digits.device, digits.shape[-1]
     theta_fixed, theta_moving = theta_fixed.to(dev), theta_moving.to(dev)
-    moving = warp(digits[i_moving.to(dev)], rotation_transform(theta_moving, size, size, device=dev))
-    fixed = warp(digits[i_fixed.to(dev)], rotation_transform(theta_fixed, size, size, device=dev))
+    moving = warp(
+        digits[i_moving.to(dev)],
+        rotation_transform(theta_moving, size, size, device=dev),
+    )
+    fixed = warp(
+        digits[i_fixed.to(dev)], rotation_transform(theta_fixed, size, size, device=dev)
+    )
     return RotatedPairs(moving, fixed, theta_moving, theta_fixed, same.to(dev))
 
 
@@ -132,14 +181,21 @@ def _reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
     raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
 
 
-def mse(warped: torch.Tensor, fixed: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def mse(
+    warped: torch.Tensor, fixed: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
     """Mean squared intensity difference; ``reduction="none"`` gives one value per pair ``[B]``."""
     check_pair(warped, fixed)
     return _reduce((warped - fixed).pow(2).flatten(1).mean(1), reduction)
 
 
-def lncc(warped: torch.Tensor, fixed: torch.Tensor, window: int = 7, eps: float = 1e-3,
-         reduction: str = "mean") -> torch.Tensor:
+def lncc(
+    warped: torch.Tensor,
+    fixed: torch.Tensor,
+    window: int = 7,
+    eps: float = 1e-3,
+    reduction: str = "mean",
+) -> torch.Tensor:
     """Local normalized cross-correlation *loss* ``1 - mean_x ncc_window(x)`` (0 = perfect match).
 
     Local means, variances and covariance are box averages over ``window x window`` patches.
@@ -150,11 +206,13 @@ def lncc(warped: torch.Tensor, fixed: torch.Tensor, window: int = 7, eps: float 
         raise ValueError(f"window must be odd, got {window}")
 
     def box(t):
-        return F.avg_pool2d(t, window, stride=1, padding=window // 2, count_include_pad=True)
+        return F.avg_pool2d(
+            t, window, stride=1, padding=window // 2, count_include_pad=True
+        )
 
     mu_a, mu_b = box(warped), box(fixed)
-    var_a = box(warped * warped) - mu_a ** 2
-    var_b = box(fixed * fixed) - mu_b ** 2
+    var_a = box(warped * warped) - mu_a**2
+    var_b = box(fixed * fixed) - mu_b**2
     cov = box(warped * fixed) - mu_a * mu_b
     ncc = cov / torch.sqrt(var_a.clamp_min(0) * var_b.clamp_min(0) + eps)
     return _reduce(1 - ncc.flatten(1).mean(1), reduction)
@@ -172,7 +230,9 @@ def diffusion(phi: torch.Tensor) -> torch.Tensor:
     """
     check_transform(phi)
     u = _pixels(transform_to_displacement(phi))
-    return (u[:, :, 1:, :] - u[:, :, :-1, :]).pow(2).mean() + (u[:, :, :, 1:] - u[:, :, :, :-1]).pow(2).mean()
+    return (u[:, :, 1:, :] - u[:, :, :-1, :]).pow(2).mean() + (
+        u[:, :, :, 1:] - u[:, :, :, :-1]
+    ).pow(2).mean()
 
 
 def gradicon(phi_ab: torch.Tensor, phi_ba: torch.Tensor) -> torch.Tensor:
@@ -194,7 +254,9 @@ def gradicon(phi_ab: torch.Tensor, phi_ba: torch.Tensor) -> torch.Tensor:
 def smooth_field(u: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian smoothing of a displacement ``[B, 2, H, W]`` (edge-replicated), which commutes with quarter turns."""
     if not isinstance(u, torch.Tensor) or u.dim() != 4 or u.shape[1] != 2:
-        raise ValueError(f"u must be a displacement of shape [B, 2, H, W], got {getattr(u, 'shape', type(u))}")
+        raise ValueError(
+            f"u must be a displacement of shape [B, 2, H, W], got {getattr(u, 'shape', type(u))}"
+        )
     if sigma <= 0:
         return u
     radius = max(1, int(math.ceil(2.5 * sigma)))
@@ -216,7 +278,14 @@ class StepNet(torch.nn.Module):
     The last layer starts at zero, so an untrained step is the identity.
     """
 
-    def __init__(self, size: int, hidden: int = 256, pool: int = 2, grid: int = 8, sigma: float = 1.0):
+    def __init__(
+        self,
+        size: int,
+        hidden: int = 256,
+        pool: int = 2,
+        grid: int = 8,
+        sigma: float = 1.0,
+    ):
         super().__init__()
         self.size = check_int("size", size, minimum=4)
         self.pool = check_int("pool", pool, minimum=1)
@@ -226,19 +295,31 @@ class StepNet(torch.nn.Module):
             raise ValueError(f"size {self.size} must be a multiple of pool {self.pool}")
         self.sigma = float(sigma)
         n_in = 2 * (self.size // self.pool) ** 2
-        self.mlp = torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.GELU(),
-                                       torch.nn.Linear(hidden, hidden), torch.nn.GELU(),
-                                       torch.nn.Linear(hidden, 2 * self.grid ** 2))
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(n_in, hidden),
+            torch.nn.GELU(),
+            torch.nn.Linear(hidden, hidden),
+            torch.nn.GELU(),
+            torch.nn.Linear(hidden, 2 * self.grid**2),
+        )
         torch.nn.init.zeros_(self.mlp[-1].weight)
         torch.nn.init.zeros_(self.mlp[-1].bias)
 
     def forward(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
         check_pair(moving, fixed)
         if moving.shape[1] != 1 or moving.shape[-1] != self.size:
-            raise ValueError(f"StepNet expects [B, 1, {self.size}, {self.size}] images, got {tuple(moving.shape)}")
-        x = F.avg_pool2d(torch.cat([moving, fixed], 1), self.pool) if self.pool > 1 else torch.cat([moving, fixed], 1)
+            raise ValueError(
+                f"StepNet expects [B, 1, {self.size}, {self.size}] images, got {tuple(moving.shape)}"
+            )
+        x = (
+            F.avg_pool2d(torch.cat([moving, fixed], 1), self.pool)
+            if self.pool > 1
+            else torch.cat([moving, fixed], 1)
+        )
         u = self.mlp(x.flatten(1)).view(-1, 2, self.grid, self.grid)
-        u = F.interpolate(u, size=(self.size, self.size), mode="bilinear", align_corners=True)
+        u = F.interpolate(
+            u, size=(self.size, self.size), mode="bilinear", align_corners=True
+        )
         return displacement_to_transform(smooth_field(u, self.sigma))
 
 
@@ -279,8 +360,13 @@ def iterate(step: Callable, k: int) -> Callable:
     return mesa.iterate_two_step(step, k, apply=warp, compose=compose)
 
 
-def c4_search(registration: Callable, moving: torch.Tensor, fixed: torch.Tensor, loss: Callable = mse,
-              return_all: bool = False):
+def c4_search(
+    registration: Callable,
+    moving: torch.Tensor,
+    fixed: torch.Tensor,
+    loss: Callable = mse,
+    return_all: bool = False,
+):
     """The explicit mesa-optimizer: try the 4 quarter-turn starts, refine each, keep the most similar.
 
     Candidate k is ``R_k o registration(A o R_k, B)``; the one with the lowest ``loss(A o candidate, B)``
@@ -292,11 +378,15 @@ def c4_search(registration: Callable, moving: torch.Tensor, fixed: torch.Tensor,
         and their losses ``[4, B]``).
     """
     if not callable(registration) or not callable(loss):
-        raise TypeError("registration and loss must be callable: (A, B) -> transform, (A, B, reduction) -> loss")
+        raise TypeError(
+            "registration and loss must be callable: (A, B) -> transform, (A, B, reduction) -> loss"
+        )
     check_pair(moving, fixed)
     candidates, losses = [], []
     for k in range(4):
-        phi = conjugate_transform(registration(rot90(moving, -k), fixed), -k * math.pi / 2, 0.0)
+        phi = conjugate_transform(
+            registration(rot90(moving, -k), fixed), -k * math.pi / 2, 0.0
+        )
         candidates.append(phi)
         losses.append(loss(warp(moving, phi), fixed, reduction="none"))
     candidates, losses = torch.stack(candidates), torch.stack(losses)
@@ -306,7 +396,9 @@ def c4_search(registration: Callable, moving: torch.Tensor, fixed: torch.Tensor,
 
 
 # ------------------------------------------------------------------------------------------ training
-def pair_sampler(digits: torch.Tensor, batch: int, device=None, **pair_options) -> Callable:
+def pair_sampler(
+    digits: torch.Tensor, batch: int, device=None, **pair_options
+) -> Callable:
     """``sample_batch(step, generator)`` for ``training.train``: fresh ``rotated_pairs`` every step.
 
     ``pair_options`` go to ``rotated_pairs`` (``max_delta``, ``same_fraction``, ``shared``).
@@ -320,7 +412,9 @@ def pair_sampler(digits: torch.Tensor, batch: int, device=None, **pair_options) 
     return sample_batch
 
 
-def registration_loss(k: int = 1, similarity: Callable = lncc, lam: float = 1.0) -> Callable:
+def registration_loss(
+    k: int = 1, similarity: Callable = lncc, lam: float = 1.0
+) -> Callable:
     """The unsupervised loss ``sim(A o Psi_k[A,B], B) + lam * GradICON(Psi_k[A,B], Psi_k[B,A])``.
 
     ``Psi_k = iterate(model, k)`` is unrolled and trained end to end. Returns ``loss_fn(model, pairs)``
@@ -343,14 +437,22 @@ def registration_loss(k: int = 1, similarity: Callable = lncc, lam: float = 1.0)
     return loss_fn
 
 
-def draw_grid(ax, phi: torch.Tensor, every: int = 3, color: str = "tab:orange", linewidth: float = 0.7) -> None:
+def draw_grid(
+    ax,
+    phi: torch.Tensor,
+    every: int = 3,
+    color: str = "tab:orange",
+    linewidth: float = 0.7,
+) -> None:
     """Draw one transform ``[H, W, 2]`` (or ``[1, H, W, 2]``) as a deformed grid on a matplotlib axis in pixel units.
 
     Line i of the drawing passes through the points ``phi(x)`` of grid row i: where each fixed-image pixel
     is read from in the moving image.
     """
     if not isinstance(phi, torch.Tensor):
-        raise TypeError(f"phi must be a torch.Tensor of shape [H, W, 2] or [1, H, W, 2], got {type(phi).__name__}")
+        raise TypeError(
+            f"phi must be a torch.Tensor of shape [H, W, 2] or [1, H, W, 2], got {type(phi).__name__}"
+        )
     every = check_int("every", every, minimum=1)
     phi = phi.detach().cpu()
     if phi.dim() == 4:

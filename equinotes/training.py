@@ -1,4 +1,5 @@
 """One small, seeded, device-aware training loop that every chapter reuses."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,9 +24,20 @@ class TrainLog:
         return self.losses[-1] if self.losses else float("nan")
 
 
-def train(model: torch.nn.Module, loss_fn: Callable, sample_batch: Callable, n_steps: int, lr: float = 1e-3,
-          optimizer: str = "adam", seed: int = 0, device=None, progress: bool = True, desc: str = "training",
-          weight_decay: float = 0.0, grad_clip: float | None = None) -> TrainLog:
+def train(
+    model: torch.nn.Module,
+    loss_fn: Callable,
+    sample_batch: Callable,
+    n_steps: int,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
+    desc: str = "training",
+    weight_decay: float = 0.0,
+    grad_clip: float | None = None,
+) -> TrainLog:
     """Train ``model`` for a fixed number of steps (never a fixed number of seconds: runs are reproducible).
 
     Args:
@@ -64,8 +76,11 @@ def train(model: torch.nn.Module, loss_fn: Callable, sample_batch: Callable, n_s
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameters")
-    opt = (torch.optim.Adam(params, lr=lr, weight_decay=weight_decay) if optimizer == "adam"
-           else torch.optim.SGD(params, lr=lr, weight_decay=weight_decay))
+    opt = (
+        torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        if optimizer == "adam"
+        else torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+    )
     log = TrainLog()
     start = time.perf_counter()
     bar = progress_bar(range(n_steps), desc=desc, leave=False, disable=not progress)
@@ -80,7 +95,9 @@ def train(model: torch.nn.Module, loss_fn: Callable, sample_batch: Callable, n_s
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
         opt.step()
         log.losses.append(loss.item())
-        if step % 10 == 0:  # shown at the bar's next redraw: a forced one per call would flood a notebook
+        if (
+            step % 10 == 0
+        ):  # shown at the bar's next redraw: a forced one per call would flood a notebook
             bar.set_postfix(loss=f"{log.losses[-1]:.4f}", refresh=False)
     log.seconds = time.perf_counter() - start
     model.eval()
@@ -89,11 +106,16 @@ def train(model: torch.nn.Module, loss_fn: Callable, sample_batch: Callable, n_s
 
 # --- Classification helpers (added for chapter 1; later chapters may reuse them) -------------------------
 
+
 def _check_labelled(images, labels) -> None:
     from .utils import check_images
 
     check_images(images)
-    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.dtype != torch.int64:
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.dim() != 1
+        or labels.dtype != torch.int64
+    ):
         raise TypeError("labels must be an int64 tensor of shape [N]")
     if labels.shape[0] != images.shape[0]:
         raise ValueError(f"got {images.shape[0]} images but {labels.shape[0]} labels")
@@ -101,7 +123,9 @@ def _check_labelled(images, labels) -> None:
         raise ValueError("need at least one image")
 
 
-def random_rotation(images: torch.Tensor, generator: torch.Generator, quarter_turns_only: bool = False) -> torch.Tensor:
+def random_rotation(
+    images: torch.Tensor, generator: torch.Generator, quarter_turns_only: bool = False
+) -> torch.Tensor:
     """Turn each image by its own random angle (an augmentation and the rotated-MNIST protocol).
 
     Args:
@@ -119,7 +143,9 @@ def random_rotation(images: torch.Tensor, generator: torch.Generator, quarter_tu
 
     check_images(images)
     if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        raise TypeError(
+            f"generator must be a torch.Generator, got {type(generator).__name__}"
+        )
     b = images.shape[0]
     if quarter_turns_only:
         ks = torch.randint(0, 4, (b,), generator=generator)
@@ -128,8 +154,13 @@ def random_rotation(images: torch.Tensor, generator: torch.Generator, quarter_tu
     return rotate(images, angles.to(images.device))
 
 
-def classification_sampler(images: torch.Tensor, labels: torch.Tensor, batch_size: int = 64,
-                           augment: Callable | None = None, device=None) -> Callable:
+def classification_sampler(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int = 64,
+    augment: Callable | None = None,
+    device=None,
+) -> Callable:
     """A ``sample_batch(step, generator) -> (x, y)`` for ``train``: random minibatches with replacement.
 
     Args:
@@ -160,7 +191,9 @@ def cross_entropy_loss(model: torch.nn.Module, batch) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(model(x), y)
 
 
-def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 500, device=None) -> torch.Tensor:
+def predict(
+    model: torch.nn.Module, images: torch.Tensor, batch_size: int = 500, device=None
+) -> torch.Tensor:
     """Logits of ``model`` on ``images`` ``[N, C, H, W]``, in eval mode, without gradients, in batches.
 
     Returns ``[N, n_classes]`` on the CPU.
@@ -175,19 +208,40 @@ def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 500,
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        out = torch.cat([model(images[i:i + batch_size].to(device)).cpu() for i in range(0, images.shape[0], batch_size)])
+        out = torch.cat(
+            [
+                model(images[i : i + batch_size].to(device)).cpu()
+                for i in range(0, images.shape[0], batch_size)
+            ]
+        )
     model.train(was_training)
     return out
 
 
-def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500,
-             device=None) -> float:
+def accuracy(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int = 500,
+    device=None,
+) -> float:
     """Fraction of ``images`` ``[N, C, H, W]`` whose arg-max logit equals ``labels`` ``[N]`` (int64)."""
     _check_labelled(images, labels)
-    return (predict(model, images, batch_size, device).argmax(dim=1) == labels.cpu()).double().mean().item()
+    return (
+        (predict(model, images, batch_size, device).argmax(dim=1) == labels.cpu())
+        .double()
+        .mean()
+        .item()
+    )
 
 
-__all__ += ["random_rotation", "classification_sampler", "cross_entropy_loss", "predict", "accuracy"]
+__all__ += [
+    "random_rotation",
+    "classification_sampler",
+    "cross_entropy_loss",
+    "predict",
+    "accuracy",
+]
 
 
 def samples_to_reach(ns, accuracies, target: float) -> float:
@@ -206,7 +260,9 @@ def samples_to_reach(ns, accuracies, target: float) -> float:
 
     ns, accuracies = [float(v) for v in ns], [float(v) for v in accuracies]
     if len(ns) < 2 or len(ns) != len(accuracies):
-        raise ValueError(f"need matching ns and accuracies with at least 2 points, got {len(ns)} and {len(accuracies)}")
+        raise ValueError(
+            f"need matching ns and accuracies with at least 2 points, got {len(ns)} and {len(accuracies)}"
+        )
     if any(b <= a for a, b in zip(ns, ns[1:])) or ns[0] <= 0:
         raise ValueError(f"ns must be positive and strictly increasing, got {ns}")
     if not isinstance(target, (int, float)) or not 0 < target <= 1:
@@ -223,9 +279,19 @@ def samples_to_reach(ns, accuracies, target: float) -> float:
 __all__ += ["samples_to_reach"]
 
 
-def fit_classifier(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, n_steps: int,
-                   batch_size: int = 64, augment: Callable | None = None, lr: float = 3e-3, seed: int = 0,
-                   device=None, progress: bool = True, desc: str = "training") -> TrainLog:
+def fit_classifier(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    n_steps: int,
+    batch_size: int = 64,
+    augment: Callable | None = None,
+    lr: float = 3e-3,
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
+    desc: str = "training",
+) -> TrainLog:
     """Train a classifier with cross-entropy on random minibatches of ``(images [N, C, H, W], labels [N])``.
 
     A thin wrapper: ``train(model, cross_entropy_loss, classification_sampler(...), n_steps, ...)`` with Adam.
@@ -233,9 +299,20 @@ def fit_classifier(model: torch.nn.Module, images: torch.Tensor, labels: torch.T
     the model is left in eval mode on ``device``.
     """
     device = get_device() if device is None else torch.device(device)
-    sampler = classification_sampler(images, labels, batch_size, augment=augment, device=device)
-    return train(model, cross_entropy_loss, sampler, n_steps, lr=lr, seed=seed, device=device, progress=progress,
-                 desc=desc)
+    sampler = classification_sampler(
+        images, labels, batch_size, augment=augment, device=device
+    )
+    return train(
+        model,
+        cross_entropy_loss,
+        sampler,
+        n_steps,
+        lr=lr,
+        seed=seed,
+        device=device,
+        progress=progress,
+        desc=desc,
+    )
 
 
 __all__ += ["fit_classifier"]

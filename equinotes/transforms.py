@@ -11,6 +11,7 @@ Conventions (fixed once for the whole book, see the notation page):
 * Warping is pull-back: ``warp(I, phi) = I o phi``, i.e. the output at x is I sampled at phi(x).
 * Composition: ``compose(phi, psi)(x) = phi(psi(x))``, so ``warp(warp(I, phi), psi) = warp(I, compose(phi, psi))``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,14 +20,23 @@ import torch.nn.functional as F
 from .utils import check_images, check_int
 
 __all__ = [
-    "ALIGN_CORNERS", "identity_grid", "check_transform", "warp", "compose", "displacement_to_transform",
-    "transform_to_displacement", "matrix_transform", "invert_transform",
+    "ALIGN_CORNERS",
+    "identity_grid",
+    "check_transform",
+    "warp",
+    "compose",
+    "displacement_to_transform",
+    "transform_to_displacement",
+    "matrix_transform",
+    "invert_transform",
 ]
 
 ALIGN_CORNERS = True
 
 
-def identity_grid(height: int, width: int, batch: int = 1, device=None, dtype=torch.float32) -> torch.Tensor:
+def identity_grid(
+    height: int, width: int, batch: int = 1, device=None, dtype=torch.float32
+) -> torch.Tensor:
     """The identity transform id(x) = x sampled on an ``height x width`` pixel grid.
 
     Returns:
@@ -38,21 +48,32 @@ def identity_grid(height: int, width: int, batch: int = 1, device=None, dtype=to
     ys = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype)
     xs = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype)
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([xx, yy], dim=-1).unsqueeze(0).expand(batch, height, width, 2).clone()
+    return (
+        torch.stack([xx, yy], dim=-1)
+        .unsqueeze(0)
+        .expand(batch, height, width, 2)
+        .clone()
+    )
 
 
 def check_transform(phi, name: str = "phi") -> torch.Tensor:
     """Validate a transform ``[B, H, W, 2]`` of floating dtype and return it."""
     if not isinstance(phi, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape [B, H, W, 2], got {type(phi).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape [B, H, W, 2], got {type(phi).__name__}"
+        )
     if phi.dim() != 4 or phi.shape[-1] != 2:
-        raise ValueError(f"{name} must have shape [B, H, W, 2], got shape {tuple(phi.shape)}")
+        raise ValueError(
+            f"{name} must have shape [B, H, W, 2], got shape {tuple(phi.shape)}"
+        )
     if not phi.is_floating_point():
         raise TypeError(f"{name} must be a floating tensor, got {phi.dtype}")
     return phi
 
 
-def warp(images: torch.Tensor, phi: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
+def warp(
+    images: torch.Tensor, phi: torch.Tensor, padding_mode: str = "zeros"
+) -> torch.Tensor:
     """Pull an image back through a transform: ``(I o phi)(x) = I(phi(x))``, bilinear.
 
     Args:
@@ -65,27 +86,43 @@ def warp(images: torch.Tensor, phi: torch.Tensor, padding_mode: str = "zeros") -
     check_images(images)
     check_transform(phi)
     if padding_mode not in ("zeros", "border", "reflection"):
-        raise ValueError(f"padding_mode must be 'zeros', 'border' or 'reflection', got {padding_mode!r}")
+        raise ValueError(
+            f"padding_mode must be 'zeros', 'border' or 'reflection', got {padding_mode!r}"
+        )
     if phi.shape[0] != images.shape[0]:
         if phi.shape[0] == 1:
             phi = phi.expand(images.shape[0], *phi.shape[1:])
         elif images.shape[0] == 1:
             images = images.expand(phi.shape[0], *images.shape[1:])
         else:
-            raise ValueError(f"batch sizes differ: images has {images.shape[0]}, phi has {phi.shape[0]}")
-    return F.grid_sample(images, phi.to(images.dtype), mode="bilinear", padding_mode=padding_mode,
-                         align_corners=ALIGN_CORNERS)
+            raise ValueError(
+                f"batch sizes differ: images has {images.shape[0]}, phi has {phi.shape[0]}"
+            )
+    return F.grid_sample(
+        images,
+        phi.to(images.dtype),
+        mode="bilinear",
+        padding_mode=padding_mode,
+        align_corners=ALIGN_CORNERS,
+    )
 
 
 def transform_to_displacement(phi: torch.Tensor) -> torch.Tensor:
     """u = phi - id, shape ``[B, H, W, 2]``."""
     check_transform(phi)
-    return phi - identity_grid(phi.shape[1], phi.shape[2], device=phi.device, dtype=phi.dtype)
+    return phi - identity_grid(
+        phi.shape[1], phi.shape[2], device=phi.device, dtype=phi.dtype
+    )
 
 
 def displacement_to_transform(u: torch.Tensor) -> torch.Tensor:
     """phi = id + u. Accepts ``[B, H, W, 2]`` or channel-first ``[B, 2, H, W]`` (a network's output)."""
-    if isinstance(u, torch.Tensor) and u.dim() == 4 and u.shape[1] == 2 and u.shape[-1] != 2:
+    if (
+        isinstance(u, torch.Tensor)
+        and u.dim() == 4
+        and u.shape[1] == 2
+        and u.shape[-1] != 2
+    ):
         u = u.permute(0, 2, 3, 1)
     check_transform(u, "u")
     return u + identity_grid(u.shape[1], u.shape[2], device=u.device, dtype=u.dtype)
@@ -105,12 +142,19 @@ def compose(phi: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
     """
     check_transform(phi, "phi")
     check_transform(psi, "psi")
-    u = transform_to_displacement(phi).permute(0, 3, 1, 2)  # [B, 2, H, W], an image with 2 channels
+    u = transform_to_displacement(phi).permute(
+        0, 3, 1, 2
+    )  # [B, 2, H, W], an image with 2 channels
     u_at_psi = warp(u, psi.to(phi.dtype), padding_mode="border").permute(0, 2, 3, 1)
     return psi.to(phi.dtype) + u_at_psi
 
 
-def matrix_transform(matrix: torch.Tensor, height: int, width: int, translation: torch.Tensor | None = None) -> torch.Tensor:
+def matrix_transform(
+    matrix: torch.Tensor,
+    height: int,
+    width: int,
+    translation: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The affine transform x -> M x + t sampled on a grid.
 
     Args:
@@ -120,12 +164,18 @@ def matrix_transform(matrix: torch.Tensor, height: int, width: int, translation:
         ``[B, height, width, 2]``.
     """
     if not isinstance(matrix, torch.Tensor) or not matrix.is_floating_point():
-        raise TypeError("matrix must be a floating torch.Tensor of shape [2, 2] or [B, 2, 2]")
+        raise TypeError(
+            "matrix must be a floating torch.Tensor of shape [2, 2] or [B, 2, 2]"
+        )
     if matrix.dim() == 2:
         matrix = matrix.unsqueeze(0)
     if matrix.dim() != 3 or matrix.shape[-2:] != (2, 2):
-        raise ValueError(f"matrix must have shape [2, 2] or [B, 2, 2], got {tuple(matrix.shape)}")
-    grid = identity_grid(height, width, batch=matrix.shape[0], device=matrix.device, dtype=matrix.dtype)
+        raise ValueError(
+            f"matrix must have shape [2, 2] or [B, 2, 2], got {tuple(matrix.shape)}"
+        )
+    grid = identity_grid(
+        height, width, batch=matrix.shape[0], device=matrix.device, dtype=matrix.dtype
+    )
     out = torch.einsum("bij,bhwj->bhwi", matrix, grid)
     if translation is not None:
         translation = translation.to(matrix.dtype).reshape(-1, 1, 1, 2)

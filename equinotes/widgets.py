@@ -4,6 +4,7 @@
 in an ipywidgets ``Stack`` switched by a slider. The slider and the stack are tied with ``jslink``,
 which runs in the browser, so the saved widget state keeps working on the built site with no kernel.
 """
+
 from __future__ import annotations
 
 import io
@@ -24,8 +25,14 @@ def figure_png(fig, dpi: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-def slider_explorer(render: Callable, values: Sequence, description: str = "value", dpi: int = 90,
-                    start: int = 0, progress: bool = False):
+def slider_explorer(
+    render: Callable,
+    values: Sequence,
+    description: str = "value",
+    dpi: int = 90,
+    start: int = 0,
+    progress: bool = False,
+):
     """A slider over precomputed figures.
 
     Args:
@@ -45,7 +52,9 @@ def slider_explorer(render: Callable, values: Sequence, description: str = "valu
         raise TypeError("render must be a callable value -> matplotlib Figure")
     values = list(values)
     if len(values) < 2:
-        raise ValueError(f"values needs at least 2 entries for a slider, got {len(values)}")
+        raise ValueError(
+            f"values needs at least 2 entries for a slider, got {len(values)}"
+        )
     if not 0 <= start < len(values):
         raise ValueError(f"start must index values (0..{len(values) - 1}), got {start}")
     iterator = values
@@ -57,11 +66,20 @@ def slider_explorer(render: Callable, values: Sequence, description: str = "valu
     for v in iterator:
         fig = render(v)
         if not hasattr(fig, "savefig"):
-            raise TypeError(f"render({v!r}) must return a matplotlib Figure, got {type(fig).__name__}")
+            raise TypeError(
+                f"render({v!r}) must return a matplotlib Figure, got {type(fig).__name__}"
+            )
         frames.append(widgets.Image(value=figure_png(fig, dpi=dpi), format="png"))
     stack = widgets.Stack(children=frames, selected_index=start)
-    slider = widgets.IntSlider(value=start, min=0, max=len(values) - 1, step=1, description=description,
-                               continuous_update=True, readout=True)
+    slider = widgets.IntSlider(
+        value=start,
+        min=0,
+        max=len(values) - 1,
+        step=1,
+        description=description,
+        continuous_update=True,
+        readout=True,
+    )
     widgets.jslink((slider, "value"), (stack, "selected_index"))
     box = widgets.VBox([slider, stack])
     box.add_class("equinotes-explorer")

@@ -7,6 +7,7 @@ Solution blocks (``{solution}`` directives, and everything between ``{solution-s
     python scripts/student_edition.py            # write student/ (notebooks + book sources)
     python scripts/student_edition.py --build    # ... and build its site into student/_build/html
 """
+
 from __future__ import annotations
 
 import argparse
@@ -89,7 +90,9 @@ def write_edition(out: Path) -> list[Path]:
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, out / name)
     config = (ROOT / "_config.yml").read_text()
-    config = re.sub(r'^title: "(.*)"', r'title: "\1 (student edition)"', config, count=1, flags=re.M)
+    config = re.sub(
+        r'^title: "(.*)"', r'title: "\1 (student edition)"', config, count=1, flags=re.M
+    )
     (out / "_config.yml").write_text(config)
     written = []
     for src in sorted((ROOT / "book").iterdir()):
@@ -105,15 +108,27 @@ def write_edition(out: Path) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(ROOT / "student"), help="folder to write (default: student/)")
-    parser.add_argument("--build", action="store_true", help="also build the student site (runs every chapter)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out",
+        default=str(ROOT / "student"),
+        help="folder to write (default: student/)",
+    )
+    parser.add_argument(
+        "--build",
+        action="store_true",
+        help="also build the student site (runs every chapter)",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     notebooks = write_edition(out)
     print(f"student edition: {len(notebooks)} notebooks in {out / 'book'}")
     if args.build:
-        done = subprocess.run(["jupyter-book", "build", str(out), "-W", "-n", "--keep-going", "--all"])
+        done = subprocess.run(
+            ["jupyter-book", "build", str(out), "-W", "-n", "--keep-going", "--all"]
+        )
         if done.returncode:
             return done.returncode
         print(f"student site: {out / '_build' / 'html' / 'index.html'}")

@@ -1,4 +1,5 @@
 """Helpers for the site tests: build the book once, serve it on localhost, drive headless Chromium."""
+
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +13,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1300,1800"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1300,1800",
+]
 
 
 def toc_pages() -> list[str]:
@@ -29,8 +38,17 @@ def toc_pages() -> list[str]:
 
 def build_offline_site(out: Path) -> subprocess.CompletedProcess:
     """Build the offline variant of the site into ``out/_build`` (runs every notebook)."""
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "build_offline.py"), "--path-output", str(out)],
-                          cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build_offline.py"),
+            "--path-output",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -41,7 +59,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @contextlib.contextmanager
 def serve(directory: Path):
     """Serve ``directory`` on 127.0.0.1 (a free port); yields the base URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -65,7 +85,9 @@ def browser(profile_dir: Path):
         options.add_argument(flag)
     options.binary_location = shutil.which("chromium")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver = webdriver.Chrome(
+        service=Service(shutil.which("chromedriver")), options=options
+    )
     try:
         yield driver
     finally:
@@ -76,7 +98,10 @@ def load(driver, url: str, settle: float = 3.0) -> None:
     """Open a page and give MathJax and the widget manager time to render."""
     driver.get(url)
     deadline = time.time() + 20
-    while time.time() < deadline and driver.execute_script("return document.readyState") != "complete":
+    while (
+        time.time() < deadline
+        and driver.execute_script("return document.readyState") != "complete"
+    ):
         time.sleep(0.2)
     time.sleep(settle)
 

@@ -1,4 +1,5 @@
 """Tests for equinotes.affine: inverse consistency by construction."""
+
 import pytest
 import torch
 
@@ -34,7 +35,9 @@ def test_warp_affine_identity_and_grid(pair):
     assert torch.allclose(af.warp_affine(A, eye), A, atol=1e-5)
     M = af.random_affine(3, 0.1, torch.Generator().manual_seed(1))
     assert torch.allclose(af.warp_affine(A, M), warp(A, af.affine_grid(M, 16, 16)))
-    assert M.shape == (3, 3, 3) and torch.allclose(M[:, 2], torch.tensor([0.0, 0.0, 1.0]).expand(3, 3))
+    assert M.shape == (3, 3, 3) and torch.allclose(
+        M[:, 2], torch.tensor([0.0, 0.0, 1.0]).expand(3, 3)
+    )
 
 
 def test_bad_input(pair):

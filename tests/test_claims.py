@@ -15,13 +15,31 @@ def ledger(tmp_path, monkeypatch):
 
 
 def test_a_holding_claim_is_recorded_with_all_keys(ledger):
-    record = claims.check("1.2", "A statement.", torch.tensor(3e-7), holds=bool(3e-7 <= 1e-5), threshold=1e-5)
+    record = claims.check(
+        "1.2",
+        "A statement.",
+        torch.tensor(3e-7),
+        holds=bool(3e-7 <= 1e-5),
+        threshold=1e-5,
+    )
     lines = ledger.read_text().splitlines()
     assert len(lines) == 1
     stored = json.loads(lines[0])
-    for key in ("id", "chapter", "statement", "value", "threshold", "holds", "recorded_at"):
+    for key in (
+        "id",
+        "chapter",
+        "statement",
+        "value",
+        "threshold",
+        "holds",
+        "recorded_at",
+    ):
         assert key in stored
-    assert stored["chapter"] == 1 and stored["holds"] is True and stored["status"] == "holds"
+    assert (
+        stored["chapter"] == 1
+        and stored["holds"] is True
+        and stored["status"] == "holds"
+    )
     assert record["value"] == pytest.approx(3e-7)
 
 
@@ -32,7 +50,9 @@ def test_a_failing_claim_is_written_first_then_raises(ledger):
 
 
 def test_expected_refutation_is_published_without_raising(ledger):
-    claims.check("1.4", "Ten times less data.", {"ratio": 2.0}, holds=False, expect="refuted")
+    claims.check(
+        "1.4", "Ten times less data.", {"ratio": 2.0}, holds=False, expect="refuted"
+    )
     assert json.loads(ledger.read_text())["status"] == "refuted"
     with pytest.raises(AssertionError, match="marked refuted"):
         claims.check("1.4b", "Ten times less data.", 12.0, holds=True, expect="refuted")
@@ -62,11 +82,18 @@ def test_read_ledger_of_missing_file(tmp_path):
     assert claims.read_ledger(tmp_path / "nothing.jsonl") == []
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({"id": "12"}, ValueError), ({"id": "a.1"}, ValueError), ({"id": 1.2}, ValueError),
-    ({"statement": " "}, ValueError), ({"holds": "yes"}, TypeError), ({"holds": 1}, TypeError),
-    ({"expect": "maybe"}, ValueError),
-])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"id": "12"}, ValueError),
+        ({"id": "a.1"}, ValueError),
+        ({"id": 1.2}, ValueError),
+        ({"statement": " "}, ValueError),
+        ({"holds": "yes"}, TypeError),
+        ({"holds": 1}, TypeError),
+        ({"expect": "maybe"}, ValueError),
+    ],
+)
 def test_bad_arguments(ledger, kwargs, error):
     args = {"id": "1.1", "statement": "s", "value": 0.0, "holds": True}
     args.update(kwargs)

@@ -36,12 +36,21 @@ def test_float64_option():
     assert x.dtype == torch.float64
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({"digits": 10}, ValueError), ({"digits": -1}, ValueError), ({"digits": "9"}, TypeError),
-    ({"digits": []}, ValueError), ({"split": "validation"}, ValueError), ({"n": 0}, ValueError),
-    ({"n": 100_000}, ValueError), ({"pad": -2}, ValueError), ({"pad": 1.5}, TypeError),
-    ({"dtype": torch.int64}, TypeError),
-])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"digits": 10}, ValueError),
+        ({"digits": -1}, ValueError),
+        ({"digits": "9"}, TypeError),
+        ({"digits": []}, ValueError),
+        ({"split": "validation"}, ValueError),
+        ({"n": 0}, ValueError),
+        ({"n": 100_000}, ValueError),
+        ({"pad": -2}, ValueError),
+        ({"pad": 1.5}, TypeError),
+        ({"dtype": torch.int64}, TypeError),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(kwargs, error):
     with pytest.raises(error):
         data.load_mnist(**kwargs)

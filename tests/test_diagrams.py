@@ -1,4 +1,5 @@
 """Tests for equinotes.diagrams: drawing, numeric commutation, the sympy solver, characters, Reynolds."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -19,10 +20,17 @@ def _perm_generators(n):
 def test_draw_diagram_and_shapes_return_figures():
     import matplotlib.pyplot as plt
 
-    fig = D.draw_diagram({"X": (0, 0), "Y": (2, 0)}, [("X", "Y", "f"), D.Arrow("Y", "X", "g", side=-1, curve=0.3)])
+    fig = D.draw_diagram(
+        {"X": (0, 0), "Y": (2, 0)},
+        [("X", "Y", "f"), D.Arrow("Y", "X", "g", side=-1, curve=0.3)],
+    )
     assert len(fig.axes) == 1
-    fig2 = D.draw_square("A", "B", "C", "D", top="f", bottom="f", left="g", right="g", title="sq")
-    fig3 = D.draw_pasted_squares(["a", "b", "c"], ["a'", "b'", "c'"], ["f", "g"], ["f", "g"], ["r0", "r1", "r2"])
+    fig2 = D.draw_square(
+        "A", "B", "C", "D", top="f", bottom="f", left="g", right="g", title="sq"
+    )
+    fig3 = D.draw_pasted_squares(
+        ["a", "b", "c"], ["a'", "b'", "c'"], ["f", "g"], ["f", "g"], ["r0", "r1", "r2"]
+    )
     fig4 = D.draw_swap_triangle("(a, s)", "(b, s)", "d")
     for f in (fig, fig2, fig3, fig4):
         plt.close(f)
@@ -52,7 +60,9 @@ def test_draw_bad_input():
 # ------------------------------------------------------------------------------- numeric commutation
 def test_path_error():
     x = torch.randn(5)
-    assert D.path_error([lambda v: 2 * v, lambda v: v + 1], lambda v: 2 * v + 1, x) == 0.0
+    assert (
+        D.path_error([lambda v: 2 * v, lambda v: v + 1], lambda v: 2 * v + 1, x) == 0.0
+    )
     assert D.path_error(lambda v: v, lambda v: v + 1, x) == pytest.approx(1.0)
     with pytest.raises(ValueError):
         D.path_error(lambda v: v, lambda v: v[:2], x)
@@ -66,7 +76,11 @@ def test_path_error():
 def test_pasting_errors_stack_commutes_and_broken_layer_breaks_it(dtype, tol):
     torch.manual_seed(0)
     n = 4
-    layers = [D.SetLayer(3, 5).to(dtype), D.SetLayer(5, 5).to(dtype), D.SetLayer(5, 2, activation=False).to(dtype)]
+    layers = [
+        D.SetLayer(3, 5).to(dtype),
+        D.SetLayer(5, 5).to(dtype),
+        D.SetLayer(5, 2, activation=False).to(dtype),
+    ]
     act = lambda p, x: G.permute(x, p, dim=1)  # noqa: E731
     x = torch.randn(2, n, 3, dtype=dtype)
     S = G.symmetric_group(n)
@@ -74,7 +88,11 @@ def test_pasting_errors_stack_commutes_and_broken_layer_breaks_it(dtype, tol):
     assert max(out["squares"]) <= tol and out["composite"] <= tol
     layers[1] = D.SetLayer(5, 5, n=n, broken=True).to(dtype)
     out = D.pasting_errors(layers, [act] * 4, S, x)
-    assert out["squares"][0] <= tol and out["squares"][1] > 1e-3 and out["composite"] > 1e-3
+    assert (
+        out["squares"][0] <= tol
+        and out["squares"][1] > 1e-3
+        and out["composite"] > 1e-3
+    )
 
 
 def test_pasting_errors_bad_input():
@@ -147,8 +165,14 @@ def test_intertwiners_between_different_representations():
     R3, R4 = D.rotation_representation(3), D.rotation_representation(4)
     basis = D.intertwiner_basis([R3], [R4])
     assert len(basis) == 36 and basis[0].shape == (16, 9)
-    assert D.character_dimension(G.C4, lambda k: D.rotation_representation(3, k),
-                                 lambda k: D.rotation_representation(4, k)) == 36
+    assert (
+        D.character_dimension(
+            G.C4,
+            lambda k: D.rotation_representation(3, k),
+            lambda k: D.rotation_representation(4, k),
+        )
+        == 36
+    )
     invariant = D.intertwiner_basis([R3], [D.trivial_representation(1)])
     assert len(invariant) == 3
 
@@ -174,7 +198,12 @@ def test_intertwiner_basis_bad_input():
 
 
 def test_character_dimension_symmetric_group_and_bad_input():
-    assert D.character_dimension(G.symmetric_group(4), D.permutation_matrix, D.permutation_matrix) == 2
+    assert (
+        D.character_dimension(
+            G.symmetric_group(4), D.permutation_matrix, D.permutation_matrix
+        )
+        == 2
+    )
     with pytest.raises(TypeError):
         D.character_dimension([0, 1], lambda g: sp.eye(1), lambda g: sp.eye(1))
     with pytest.raises(ValueError):
@@ -189,7 +218,9 @@ def test_reynolds_is_nearest_equivariant_map():
     WR = D.reynolds(W, G.C4, rho, rho)
     R = torch.tensor(D.rotation_representation(3).tolist(), dtype=torch.float64)
     assert (R @ WR - WR @ R).abs().max() <= 1e-12
-    basis = D.intertwiner_basis([D.rotation_representation(3)], [D.rotation_representation(3)])
+    basis = D.intertwiner_basis(
+        [D.rotation_representation(3)], [D.rotation_representation(3)]
+    )
     P = D.project_onto_span(W, basis)
     assert (P - WR).abs().max() <= 1e-10
     assert torch.allclose(D.reynolds(WR, G.C4, rho, rho), WR, atol=1e-12)  # idempotent

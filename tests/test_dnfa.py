@@ -1,4 +1,5 @@
 """Unit tests for equinotes.dnfa: the chain-rule identity, the flat-spectrum formula, edge cases, bad input."""
+
 import math
 
 import pytest
@@ -9,7 +10,14 @@ from equinotes import dnfa
 
 
 def _net(d_in=7, width=16, depth=3, d_out=1, seed=0, scale=1.0):
-    return dnfa.relu_mlp(d_in, width, depth, d_out=d_out, init_scale=scale, generator=torch.Generator().manual_seed(seed))
+    return dnfa.relu_mlp(
+        d_in,
+        width,
+        depth,
+        d_out=d_out,
+        init_scale=scale,
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
 def _x(n=40, d=7, seed=1):
@@ -30,7 +38,9 @@ def test_agop_equals_WtKW_equals_autograd_jacobians(d_out, seed):
 
 def test_agop_with_tanh_and_bias():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(5, 9), nn.Tanh(), nn.Linear(9, 6), nn.Tanh(), nn.Linear(6, 2))
+    model = nn.Sequential(
+        nn.Linear(5, 9), nn.Tanh(), nn.Linear(9, 6), nn.Tanh(), nn.Linear(6, 2)
+    )
     x = _x(30, 5)
     for layer, A in enumerate(dnfa.agop(model, x)):
         ref = dnfa.agop_jacobian(model, x, layer)
@@ -71,18 +81,30 @@ def test_similarities_on_known_matrices():
     assert dnfa.cosine_similarity(A, -A) == pytest.approx(-1.0)
     assert dnfa.pearson_correlation(A, 3 * A + 1) == pytest.approx(1.0)
     assert dnfa.identity_similarity(torch.eye(4)) == pytest.approx(1.0)
-    assert dnfa.identity_similarity(A) == pytest.approx(6 / (math.sqrt(3) * math.sqrt(14)))
+    assert dnfa.identity_similarity(A) == pytest.approx(
+        6 / (math.sqrt(3) * math.sqrt(14))
+    )
     # traceless similarity ignores identity parts
     B = torch.diag(torch.tensor([0.0, 1.0, 5.0]))
     assert dnfa.traceless_similarity(A + 7 * torch.eye(3), A) == pytest.approx(1.0)
     assert dnfa.traceless_similarity(A, B) < 1.0
     assert dnfa.participation_ratio(torch.eye(5)) == pytest.approx(5.0)
-    assert dnfa.participation_ratio(torch.diag(torch.tensor([1.0, 0.0, 0.0]))) == pytest.approx(1.0)
+    assert dnfa.participation_ratio(
+        torch.diag(torch.tensor([1.0, 0.0, 0.0]))
+    ) == pytest.approx(1.0)
 
 
 def test_matrix_power():
-    Q, _ = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
-    A = Q @ torch.diag(torch.tensor([4.0, 1.0, 0.25, 9.0, 0.0], dtype=torch.float64)) @ Q.T
+    Q, _ = torch.linalg.qr(
+        torch.randn(
+            5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+        )
+    )
+    A = (
+        Q
+        @ torch.diag(torch.tensor([4.0, 1.0, 0.25, 9.0, 0.0], dtype=torch.float64))
+        @ Q.T
+    )
     R = dnfa.matrix_power(A, 0.5)
     assert torch.allclose(R @ R, A, atol=1e-10)
     assert torch.equal(dnfa.matrix_power(A, 1), A)
@@ -100,9 +122,13 @@ def test_flat_spectrum_formula_numerically(seed):
     G = torch.randn(50, d_out, generator=g, dtype=torch.float64)
     K = G.T @ G / 50
     U_tilde, S = dnfa.rotated_moment(W, K)
-    assert U_tilde.shape == (r, r) and torch.allclose(S, torch.full((r,), 2.5, dtype=torch.float64))
+    assert U_tilde.shape == (r, r) and torch.allclose(
+        S, torch.full((r,), 2.5, dtype=torch.float64)
+    )
     cos = dnfa.cosine_similarity(W.T @ W, W.T @ K @ W)
-    assert cos == pytest.approx(math.sqrt(dnfa.participation_ratio(U_tilde) / r), abs=1e-12)
+    assert cos == pytest.approx(
+        math.sqrt(dnfa.participation_ratio(U_tilde) / r), abs=1e-12
+    )
     m = dnfa.tight_frame_metrics(W, K)
     assert m["rank"] == r and m["flatness"] == pytest.approx(1.0)
     assert m["tightness"] == pytest.approx(cos, abs=1e-12)
@@ -113,15 +139,21 @@ def test_tight_frame_metrics_nfa_cosine_matches_for_any_spectrum():
     model, x = _net(seed=3), _x()
     for mat in dnfa.layer_matrices(model, x):
         m = dnfa.tight_frame_metrics(mat.W, mat.K)
-        assert m["nfa_cosine"] == pytest.approx(dnfa.nfa_similarity(mat.nfm, mat.agop), abs=1e-5)
+        assert m["nfa_cosine"] == pytest.approx(
+            dnfa.nfa_similarity(mat.nfm, mat.agop), abs=1e-5
+        )
 
 
 def test_tight_frame_gives_cosine_one():
-    W = torch.randn(6, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    W = torch.randn(
+        6, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     U, S, _ = torch.linalg.svd(W, full_matrices=False)
     K = U @ U.T * 3.0  # Ũ = 3 I: a tight frame on range(W)
     m = dnfa.tight_frame_metrics(W, K)
-    assert m["tightness"] == pytest.approx(1.0) and m["nfa_cosine"] == pytest.approx(1.0)
+    assert m["tightness"] == pytest.approx(1.0) and m["nfa_cosine"] == pytest.approx(
+        1.0
+    )
 
 
 @pytest.mark.parametrize("r", [1, 2])
@@ -137,17 +169,36 @@ def test_product_task_and_training_records():
     x, y = dnfa.product_task(64, 5, g)
     assert x.shape == (64, 5) and torch.allclose(y[:, 0], x[:, 0] * x[:, 1])
     model = dnfa.relu_mlp(5, 8, 1, generator=g)
-    history, log = dnfa.train_tracking_nfa(model, x, y, 20, 0.05, [0, 10, 20], batch_size=16)
+    history, log = dnfa.train_tracking_nfa(
+        model, x, y, 20, 0.05, [0, 10, 20], batch_size=16
+    )
     assert [s for s, _ in history] == [0, 10, 20] and len(log.losses) == 20
     rec = history[-1][1]
-    assert len(rec) == 2 and {"cos", "pearson", "traceless", "nfm_identity", "agop_identity", "tightness"} <= set(rec[0])
+    assert len(rec) == 2 and {
+        "cos",
+        "pearson",
+        "traceless",
+        "nfm_identity",
+        "agop_identity",
+        "tightness",
+    } <= set(rec[0])
     assert rec[-1]["cos"] == pytest.approx(1.0)
 
 
 def test_relu_mlp_structure_and_init_scale():
-    m1 = dnfa.relu_mlp(4, 8, 2, init_scale=1.0, generator=torch.Generator().manual_seed(0))
-    m2 = dnfa.relu_mlp(4, 8, 2, init_scale=0.5, generator=torch.Generator().manual_seed(0))
-    assert [type(m).__name__ for m in m1] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    m1 = dnfa.relu_mlp(
+        4, 8, 2, init_scale=1.0, generator=torch.Generator().manual_seed(0)
+    )
+    m2 = dnfa.relu_mlp(
+        4, 8, 2, init_scale=0.5, generator=torch.Generator().manual_seed(0)
+    )
+    assert [type(m).__name__ for m in m1] == [
+        "Linear",
+        "ReLU",
+        "Linear",
+        "ReLU",
+        "Linear",
+    ]
     assert all(layer.bias is None for layer in dnfa.linear_layers(m1))
     assert torch.allclose(m2[0].weight, 0.5 * m1[0].weight)
 
@@ -218,9 +269,15 @@ def test_moments_and_agops_and_nfa_records():
     assert len(K) == len(A) == 4
     for k, a, layer in zip(K, A, dnfa.linear_layers(model)):
         W = layer.weight.detach()
-        assert k.shape == (W.shape[0], W.shape[0]) and a.shape == (W.shape[1], W.shape[1])
+        assert k.shape == (W.shape[0], W.shape[0]) and a.shape == (
+            W.shape[1],
+            W.shape[1],
+        )
         assert torch.allclose(a, W.T @ k @ W)
     recs = dnfa.nfa_records(model, x)
     assert [r["layer"] for r in recs] == [0, 1, 2, 3]
-    assert all(0 < r["tightness_used"] <= 1 + 1e-12 and 1 <= r["rank_used"] <= r["rank"] for r in recs)
+    assert all(
+        0 < r["tightness_used"] <= 1 + 1e-12 and 1 <= r["rank_used"] <= r["rank"]
+        for r in recs
+    )
     assert recs[-1]["cos"] == pytest.approx(1.0, abs=1e-12)

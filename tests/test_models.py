@@ -1,4 +1,5 @@
 """Tests of equinotes.models: exact C4 equivariance of every layer, shapes, and clear errors on bad input."""
+
 import pytest
 import torch
 
@@ -37,7 +38,9 @@ def test_lifting_conv_shape_and_exact_equivariance(dtype):
     layer = models.LiftingConv2d(2, 5, kernel_size=3).to(dtype)
     x = torch.rand(3, 2, 10, 10, dtype=dtype)
     assert layer(x).shape == (3, 5, 4, 10, 10)
-    eq.assert_equivariant(layer, x, _turn_image, models.c4_feature_action, groups.C4, atol=_tol(dtype))
+    eq.assert_equivariant(
+        layer, x, _turn_image, models.c4_feature_action, groups.C4, atol=_tol(dtype)
+    )
 
 
 def test_lifting_conv_is_not_trivially_invariant():
@@ -47,7 +50,10 @@ def test_lifting_conv_is_not_trivially_invariant():
     # The four rotation channels differ (the filters are not rotation-symmetric), so the test above is not vacuous.
     y = layer(x)
     assert (y[:, :, 0] - y[:, :, 1]).abs().max() > 1e-3
-    assert eq.equivariance_error(layer, x, _turn_image, eq.invariant_action, [1]).max_abs > 1e-3
+    assert (
+        eq.equivariance_error(layer, x, _turn_image, eq.invariant_action, [1]).max_abs
+        > 1e-3
+    )
 
 
 def test_group_conv_shape_and_exact_equivariance(dtype):
@@ -55,7 +61,14 @@ def test_group_conv_shape_and_exact_equivariance(dtype):
     layer = models.GroupConv2d(3, 4, kernel_size=5).to(dtype)
     y = torch.randn(2, 3, 4, 9, 9, dtype=dtype)
     assert layer(y).shape == (2, 4, 4, 9, 9)
-    eq.assert_equivariant(layer, y, models.c4_feature_action, models.c4_feature_action, groups.C4, atol=_tol(dtype))
+    eq.assert_equivariant(
+        layer,
+        y,
+        models.c4_feature_action,
+        models.c4_feature_action,
+        groups.C4,
+        atol=_tol(dtype),
+    )
 
 
 def test_group_conv_filters_shape():
@@ -69,14 +82,23 @@ def test_rotation_pool_turns_like_an_image(dtype, mode):
     y = torch.randn(2, 3, 4, 8, 8, dtype=dtype)
     pool = models.RotationPool(mode)
     assert pool(y).shape == (2, 3, 8, 8)
-    eq.assert_equivariant(pool, y, models.c4_feature_action, _turn_image, groups.C4, atol=_tol(dtype))
+    eq.assert_equivariant(
+        pool, y, models.c4_feature_action, _turn_image, groups.C4, atol=_tol(dtype)
+    )
 
 
 def test_group_max_pool_equivariant_and_shape(dtype):
     y = torch.randn(2, 3, 4, 8, 8, dtype=dtype)
     pool = models.GroupMaxPool2d()
     assert pool(y).shape == (2, 3, 4, 4, 4)
-    eq.assert_equivariant(pool, y, models.c4_feature_action, models.c4_feature_action, groups.C4, atol=_tol(dtype))
+    eq.assert_equivariant(
+        pool,
+        y,
+        models.c4_feature_action,
+        models.c4_feature_action,
+        groups.C4,
+        atol=_tol(dtype),
+    )
 
 
 def test_c4cnn_exactly_invariant_on_any_input(dtype):
@@ -86,9 +108,17 @@ def test_c4cnn_exactly_invariant_on_any_input(dtype):
     assert model(noise).shape == (4, 7)
     assert model.features(noise).shape == (4, 5)
     assert model.group_features(noise).shape == (4, 5, 4, 4, 4)
-    eq.assert_equivariant(model, noise, _turn_image, eq.invariant_action, groups.C4, atol=_tol(dtype))
-    eq.assert_equivariant(model.group_features, noise, _turn_image, models.c4_feature_action, groups.C4,
-                          atol=_tol(dtype))
+    eq.assert_equivariant(
+        model, noise, _turn_image, eq.invariant_action, groups.C4, atol=_tol(dtype)
+    )
+    eq.assert_equivariant(
+        model.group_features,
+        noise,
+        _turn_image,
+        models.c4_feature_action,
+        groups.C4,
+        atol=_tol(dtype),
+    )
 
 
 def test_plain_cnn_shape_and_not_invariant():
@@ -96,7 +126,10 @@ def test_plain_cnn_shape_and_not_invariant():
     model = models.PlainCNN(in_channels=2, n_classes=4, widths=(4, 4, 4))
     x = torch.rand(5, 2, 12, 12)
     assert model(x).shape == (5, 4)
-    assert eq.equivariance_error(model, x, _turn_image, eq.invariant_action, [1]).max_abs > 1e-6
+    assert (
+        eq.equivariance_error(model, x, _turn_image, eq.invariant_action, [1]).max_abs
+        > 1e-6
+    )
     # A plain CNN accepts non-square images.
     assert model(torch.rand(1, 2, 12, 16)).shape == (1, 4)
 
@@ -104,7 +137,10 @@ def test_plain_cnn_shape_and_not_invariant():
 def test_count_parameters():
     layer = models.LiftingConv2d(2, 3, 3)
     assert models.count_parameters(layer) == 2 * 3 * 9 + 3
-    assert models.count_parameters(models.GroupConv2d(2, 3, 3, bias=False)) == 2 * 3 * 4 * 9
+    assert (
+        models.count_parameters(models.GroupConv2d(2, 3, 3, bias=False))
+        == 2 * 3 * 4 * 9
+    )
     with pytest.raises(TypeError):
         models.count_parameters("not a model")
 
@@ -170,7 +206,9 @@ def test_c4cnn_invariant_in_eval_mode_and_prediction_invariance_error():
     torch.manual_seed(4)
     model = models.C4CNN(n_classes=3, widths=(2, 3, 4))
     x = torch.rand(6, 1, 12, 12)
-    with torch.no_grad():  # move the normalization's scale and shift away from their init
+    with (
+        torch.no_grad()
+    ):  # move the normalization's scale and shift away from their init
         for norm in (model.norm1, model.norm2, model.norm3):
             norm.weight.uniform_(0.5, 2.0)
             norm.bias.uniform_(-1.0, 1.0)
@@ -189,11 +227,15 @@ def test_recalibrate_batchnorm_sets_exact_statistics_and_keeps_invariance():
     torch.manual_seed(5)
     model = models.C4CNN(n_classes=3, widths=(2, 3, 4))
     images = torch.rand(10, 1, 12, 12)
-    out = models.recalibrate_batchnorm(model, images, batch_size=5)  # equal batches: the average is exact
+    out = models.recalibrate_batchnorm(
+        model, images, batch_size=5
+    )  # equal batches: the average is exact
     assert out is model and not model.training
     with torch.no_grad():
         lifted = model.lift(images)
-    assert torch.allclose(model.norm1.running_mean, lifted.mean(dim=(0, 2, 3, 4)), atol=1e-5)
+    assert torch.allclose(
+        model.norm1.running_mean, lifted.mean(dim=(0, 2, 3, 4)), atol=1e-5
+    )
     assert model.norm1.momentum == 0.1  # restored
     eq.assert_equivariant(model, images, _turn_image, eq.invariant_action, groups.C4)
     plain = models.recalibrate_batchnorm(models.PlainCNN(n_classes=3), images)

@@ -1,4 +1,5 @@
 """Tests for equinotes.name_swap: the name-invariant decision model and the feedback loop."""
+
 import pytest
 import torch
 
@@ -27,7 +28,9 @@ def test_invariant_model_matches_symmetrize_and_is_invariant_for_every_name():
     torch.manual_seed(0)
     feats, w = _setup()
     model = ns.NameInvariantModel(feats.double(), 3).double()
-    names, situations, _ = ns.make_cases(7, range(6), w.double(), torch.Generator().manual_seed(0))
+    names, situations, _ = ns.make_cases(
+        7, range(6), w.double(), torch.Generator().manual_seed(0)
+    )
     situations = situations.double()
     ref = model.symmetrized_reference()((names, situations))
     assert torch.allclose(model(names, situations), ref, atol=1e-12)
@@ -39,7 +42,14 @@ def test_invariant_model_matches_symmetrize_and_is_invariant_for_every_name():
         n[x[0] == a], n[x[0] == b] = b, a
         return n, x[1]
 
-    assert_equivariant(lambda x: model(*x), (names, situations), swap, invariant_action, swaps, atol=1e-10)
+    assert_equivariant(
+        lambda x: model(*x),
+        (names, situations),
+        swap,
+        invariant_action,
+        swaps,
+        atol=1e-10,
+    )
 
 
 def test_decision_model_uses_names():

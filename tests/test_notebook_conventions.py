@@ -1,4 +1,5 @@
 """Every notebook follows the book's conventions (fast: reads the files, runs nothing)."""
+
 from __future__ import annotations
 
 import re
@@ -21,12 +22,20 @@ def read(path):
 def test_the_book_has_its_chapters():
     names = [nb.name for nb in NOTEBOOKS]
     assert "00_getting_started.ipynb" in names
-    assert [n[:3] for n in sorted(n for n in names if re.match(r"0[1-5]_", n))] == ["01_", "02_", "03_", "04_", "05_"]
+    assert [n[:3] for n in sorted(n for n in names if re.match(r"0[1-5]_", n))] == [
+        "01_",
+        "02_",
+        "03_",
+        "04_",
+        "05_",
+    ]
 
 
 def test_every_toc_entry_exists():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    files = [toc["root"]] + [
+        c["file"] for part in toc["parts"] for c in part["chapters"]
+    ]
     for f in files:
         assert (ROOT / f"{f}.md").is_file() or (ROOT / f"{f}.ipynb").is_file(), f
 
@@ -36,12 +45,19 @@ def test_notebook_is_stripped_and_starts_with_the_colab_setup_cell(path):
     nb = read(path)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert not cell.get("outputs") and cell.get("execution_count") is None, f"{path.name}: outputs not stripped"
+            assert not cell.get("outputs") and cell.get("execution_count") is None, (
+                f"{path.name}: outputs not stripped"
+            )
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     assert 'importlib.util.find_spec("equinotes") is None' in first_code.source
-    assert f'"git+{REPO_URL}"' in first_code.source, f"{path.name}: the install URL must match _config.yml"
+    assert f'"git+{REPO_URL}"' in first_code.source, (
+        f"{path.name}: the install URL must match _config.yml"
+    )
     assert "%pip install -q {source}" in first_code.source
-    assert "--force" not in first_code.source and "torch" not in first_code.source.split("#")[0]
+    assert (
+        "--force" not in first_code.source
+        and "torch" not in first_code.source.split("#")[0]
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -51,23 +67,42 @@ def test_notebook_uses_the_device_helper_and_no_downloads(path):
     sources = "\n".join(c.source for c in read(path).cells if c.cell_type == "code")
     assert "claims.check(" in sources, f"{path.name} records no claim"
     if path in CHAPTERS or path.name.startswith("00_"):
-        assert re.search(r"^SCALE = ", sources, flags=re.M), f"{path.name} has no SCALE variable"
+        assert re.search(r"^SCALE = ", sources, flags=re.M), (
+            f"{path.name} has no SCALE variable"
+        )
         assert "get_device()" in sources
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_has_exercises_with_solutions_after_every_claim(path):
     nb = read(path)
-    labels = re.findall(r"\{exercise\}[^\n]*\n:label: (\S+)", "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"))
+    labels = re.findall(
+        r"\{exercise\}[^\n]*\n:label: (\S+)",
+        "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"),
+    )
     assert len(labels) >= 3, f"{path.name} has {len(labels)} exercises"
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     for label in labels:
-        assert re.search(rf"\{{solution(-start)?\}} {re.escape(label)}", markdown), f"{label} has no solution"
-    first_exercise = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "{exercise}" in c.source)
-    assert not any("claims.check(" in c.source for c in nb.cells[first_exercise:] if c.cell_type == "code"), \
+        assert re.search(rf"\{{solution(-start)?\}} {re.escape(label)}", markdown), (
+            f"{label} has no solution"
+        )
+    first_exercise = next(
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "markdown" and "{exercise}" in c.source
+    )
+    assert not any(
+        "claims.check(" in c.source
+        for c in nb.cells[first_exercise:]
+        if c.cell_type == "code"
+    ), (
         f"{path.name}: a claim comes after the exercises (the student edition would not record it)"
-    assert any("solution" in c.metadata.get("tags", []) for c in nb.cells if c.cell_type == "code"), \
-        f"{path.name}: no exercise has a code solution"
+    )
+    assert any(
+        "solution" in c.metadata.get("tags", [])
+        for c in nb.cells
+        if c.cell_type == "code"
+    ), f"{path.name}: no exercise has a code solution"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)

@@ -1,10 +1,12 @@
 """Tests of equinotes.periodic: exact shifts and reflections of band-limited signals, features, ShiftNet."""
+
 import math
 
 import pytest
 import torch
 
-from equinotes import equivariance, groups, periodic as P
+from equinotes import equivariance, groups
+from equinotes import periodic as P
 
 
 @pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
@@ -13,7 +15,9 @@ def dtype(request):
 
 
 def signals(batch=4, dtype=torch.float64, seed=0, **kw):
-    return P.random_signals(batch, generator=torch.Generator().manual_seed(seed), dtype=dtype, **kw)
+    return P.random_signals(
+        batch, generator=torch.Generator().manual_seed(seed), dtype=dtype, **kw
+    )
 
 
 def test_random_signals_shape_and_band_limit():
@@ -26,7 +30,9 @@ def test_random_signals_shape_and_band_limit():
 def test_random_signals_reproducible_and_amplitudes():
     assert torch.equal(signals(3, seed=1), signals(3, seed=1))
     only_two = signals(3, amplitudes=[(0, 0), (1, 1), (0, 0)])
-    assert torch.allclose(P.shift_signal(only_two, math.pi), only_two, atol=1e-12)  # period pi
+    assert torch.allclose(
+        P.shift_signal(only_two, math.pi), only_two, atol=1e-12
+    )  # period pi
 
 
 def test_random_signals_bad_input():
@@ -46,25 +52,35 @@ def test_whole_sample_shift_is_a_permutation(dtype):
         tol = equivariance.default_tolerance(dtype)
         assert (P.shift_signal(a, 2 * math.pi * s / n) - exact).abs().max() < tol
     noise = torch.randn(2, 32, dtype=dtype, generator=torch.Generator().manual_seed(1))
-    assert (P.shift_signal(noise, 2 * math.pi * 7 / 32) - torch.roll(noise, -7, -1)).abs().max() < 1e-4
+    assert (
+        P.shift_signal(noise, 2 * math.pi * 7 / 32) - torch.roll(noise, -7, -1)
+    ).abs().max() < 1e-4
 
 
 def test_shift_is_exact_for_band_limited_signals():
     a = signals(2)
     x = 2 * math.pi * torch.arange(32, dtype=torch.float64) / 32
     one = torch.cos(x)[None]
-    assert torch.allclose(P.shift_signal(one, 0.3), torch.cos(x + 0.3)[None], atol=1e-12)
+    assert torch.allclose(
+        P.shift_signal(one, 0.3), torch.cos(x + 0.3)[None], atol=1e-12
+    )
     # composing shifts adds them; batched shifts act per signal
-    assert torch.allclose(P.shift_signal(P.shift_signal(a, 0.3), 0.4), P.shift_signal(a, 0.7), atol=1e-12)
+    assert torch.allclose(
+        P.shift_signal(P.shift_signal(a, 0.3), 0.4), P.shift_signal(a, 0.7), atol=1e-12
+    )
     t = torch.tensor([0.1, -2.0], dtype=torch.float64)
-    assert torch.allclose(P.shift_signal(a, t)[1], P.shift_signal(a[1:], -2.0)[0], atol=1e-12)
+    assert torch.allclose(
+        P.shift_signal(a, t)[1], P.shift_signal(a[1:], -2.0)[0], atol=1e-12
+    )
 
 
 def test_shift_is_differentiable_in_t():
     a = signals(1)
     t = torch.tensor([0.2], dtype=torch.float64, requires_grad=True)
     P.alignment_loss(a, P.shift_signal(a, 0.5), t).sum().backward()
-    assert t.grad is not None and t.grad.item() < 0  # moving t towards 0.5 lowers the loss
+    assert (
+        t.grad is not None and t.grad.item() < 0
+    )  # moving t towards 0.5 lowers the loss
 
 
 def test_shift_bad_input():
@@ -82,7 +98,9 @@ def test_reflect_is_an_involution_and_pulls_back_through_minus_x():
     a = signals(2)
     assert torch.equal(P.reflect(P.reflect(a)), a)
     x = 2 * math.pi * torch.arange(32, dtype=torch.float64) / 32
-    assert torch.allclose(P.reflect(torch.sin(x)[None]), -torch.sin(x)[None], atol=1e-12)
+    assert torch.allclose(
+        P.reflect(torch.sin(x)[None]), -torch.sin(x)[None], atol=1e-12
+    )
     with pytest.raises(TypeError):
         P.reflect([1.0, 2.0])
 
@@ -91,7 +109,9 @@ def test_wrap_angle():
     t = torch.tensor([0.0, math.pi + 0.1, -math.pi - 0.1, 7 * math.pi])
     w = P.wrap_angle(t)
     assert torch.all(w >= -math.pi) and torch.all(w < math.pi)
-    assert torch.allclose(w[:3], torch.tensor([0.0, -math.pi + 0.1, math.pi - 0.1]), atol=1e-6)
+    assert torch.allclose(
+        w[:3], torch.tensor([0.0, -math.pi + 0.1, math.pi - 0.1]), atol=1e-6
+    )
     with pytest.raises(TypeError):
         P.wrap_angle(1.0)
 
@@ -105,7 +125,9 @@ def test_pair_features_see_only_the_relative_shift(dtype):
     # a unit cosine has feature 1 on its own mode
     x = 2 * math.pi * torch.arange(32, dtype=torch.float64) / 32
     one = torch.cos(x)[None]
-    assert torch.allclose(P.pair_features(one, one, 1), torch.tensor([[1.0, 0.0]], dtype=torch.float64))
+    assert torch.allclose(
+        P.pair_features(one, one, 1), torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    )
 
 
 def test_pair_features_bad_input():
@@ -138,7 +160,9 @@ def test_shiftnet_is_uu_equivariant_for_the_dihedral_group(dtype):
     def act_in(g, inputs):
         return (*P.act_on_pair(g, inputs[:2]), P.act_on_shift(g, inputs[2]))
 
-    report = equivariance.assert_equivariant(f, (a, b, y), act_in, P.act_on_shift, P.dihedral_elements(32))
+    report = equivariance.assert_equivariant(
+        f, (a, b, y), act_in, P.act_on_shift, P.dihedral_elements(32)
+    )
     assert len(report) == 64
 
 
@@ -146,8 +170,12 @@ def test_shiftnet_without_state_is_zero_on_an_aligned_pair():
     torch.manual_seed(0)
     net = P.ShiftNet().double()
     a = signals(3)
-    assert net(a, a).abs().max() < 1e-12  # the pair (A, A) is reflection-symmetric, the output odd
-    assert net(a, P.shift_signal(a, 0.4)).abs().min() > 0  # but it is not zero in general
+    assert (
+        net(a, a).abs().max() < 1e-12
+    )  # the pair (A, A) is reflection-symmetric, the output odd
+    assert (
+        net(a, P.shift_signal(a, 0.4)).abs().min() > 0
+    )  # but it is not zero in general
 
 
 def test_shiftnet_copies_use_their_own_weights():
@@ -185,7 +213,9 @@ def test_dihedral_elements_and_actions():
     c = 2 * math.pi * 3 / 8
     x = 2 * math.pi * torch.arange(8, dtype=torch.float64) / 8
     sig = torch.cos(x + 0.2)[None]
-    assert torch.allclose(P.act_on_pair((3, 1), (sig, sig))[0], torch.cos(-x + c + 0.2)[None], atol=1e-12)
+    assert torch.allclose(
+        P.act_on_pair((3, 1), (sig, sig))[0], torch.cos(-x + c + 0.2)[None], atol=1e-12
+    )
     with pytest.raises(ValueError, match="dihedral element"):
         P.act_on_pair((1, 2), (a, a))
     with pytest.raises(TypeError, match="pair"):
@@ -199,15 +229,21 @@ def test_iterated_registration_and_gaps():
     d = torch.linspace(-2.5, 2.5, 6, dtype=torch.float64)
     b = P.shift_signal(a, d)
 
-    def phi(m, f):  # half of an exact estimate from mode 1: only its limit is [W,U]-equivariant
+    def phi(
+        m, f
+    ):  # half of an exact estimate from mode 1: only its limit is [W,U]-equivariant
         z = P.pair_features(m, f, 1)
         return 0.5 * torch.atan2(z[:, 1], z[:, 0])
 
     psi = P.iterated_registration(phi, a, b, 40)
     assert psi.shape == (40, 6) and (P.wrap_angle(psi[-1] - d)).abs().max() < 1e-10
-    gaps = P.equivariance_gaps(phi, a, b, 0.7, torch.full((6,), -1.3, dtype=torch.float64), 60)
+    gaps = P.equivariance_gaps(
+        phi, a, b, 0.7, torch.full((6,), -1.3, dtype=torch.float64), 60
+    )
     assert gaps["wu"].shape == (60, 6) and gaps["uu"].max() < 1e-10
-    assert gaps["wu"][0].min() > 0.4 and gaps["wu"][-1].max() < 1e-10  # halves at each step
+    assert (
+        gaps["wu"][0].min() > 0.4 and gaps["wu"][-1].max() < 1e-10
+    )  # halves at each step
     assert P.add_shifts(torch.tensor(1.0), torch.tensor(2.0)) == 3.0
     with pytest.raises(ValueError, match="n_steps"):
         P.iterated_registration(phi, a, b, 0)

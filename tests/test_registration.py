@@ -1,4 +1,5 @@
 """Unit tests for equinotes.registration and equinotes.registration_metrics (chapter 4)."""
+
 import math
 
 import pytest
@@ -15,14 +16,18 @@ SIZE = 16
 @pytest.fixture(scope="module")
 def nines():
     x, _ = load_mnist(9, split="train", n=8, pad=2)
-    return torch.nn.functional.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=True)
+    return torch.nn.functional.interpolate(
+        x, size=(SIZE, SIZE), mode="bilinear", align_corners=True
+    )
 
 
 @pytest.fixture(scope="module")
 def net():
     torch.manual_seed(0)
     model = reg.StepNet(SIZE, hidden=32, sigma=1.0)
-    torch.nn.init.normal_(model.mlp[-1].weight, std=0.05)  # a non-trivial, non-equivariant step
+    torch.nn.init.normal_(
+        model.mlp[-1].weight, std=0.05
+    )  # a non-trivial, non-equivariant step
     return model.eval()
 
 
@@ -41,11 +46,16 @@ def test_quarter_turn_transform_is_rot90(nines, k):
 def test_compose_matches_sequential_warping(nines):
     g = torch.Generator().manual_seed(1)
     smooth = lambda: reg.displacement_to_transform(  # noqa: E731
-        reg.smooth_field(0.05 * torch.randn(nines.shape[0], 2, SIZE, SIZE, generator=g), 2.0))
+        reg.smooth_field(
+            0.05 * torch.randn(nines.shape[0], 2, SIZE, SIZE, generator=g), 2.0
+        )
+    )
     phi, psi = smooth(), smooth()
     sequential = reg.warp(reg.warp(nines, phi), psi)
     composed = reg.warp(nines, reg.compose(phi, psi))
-    gap = (sequential - composed)[..., 2:-2, 2:-2].abs().mean()  # two resamplings vs one: close, not equal
+    gap = (
+        (sequential - composed)[..., 2:-2, 2:-2].abs().mean()
+    )  # two resamplings vs one: close, not equal
     assert gap < 0.05
 
 
@@ -62,18 +72,29 @@ def test_two_step_composes_the_steps(nines, net):
 def test_untrained_step_is_identity(nines):
     model = reg.StepNet(SIZE, hidden=8)
     with torch.no_grad():
-        assert torch.equal(model(nines, nines), reg.identity_grid(SIZE, SIZE, nines.shape[0]))
+        assert torch.equal(
+            model(nines, nines), reg.identity_grid(SIZE, SIZE, nines.shape[0])
+        )
 
 
 @pytest.mark.parametrize("k", range(4))
 def test_symmetrized_step_is_exactly_uu_equivariant(nines, net, k):
     a, b = nines[:4], nines[4:]
     f_sym = reg.symmetrize_c4(net)
-    assert rm.equivariance_error_px(f_sym, a, b, k * math.pi / 2, k * math.pi / 2).max() <= 1e-5
+    assert (
+        rm.equivariance_error_px(f_sym, a, b, k * math.pi / 2, k * math.pi / 2).max()
+        <= 1e-5
+    )
     if k:  # the plain step is not: the test can fail
-        assert rm.equivariance_error_px(net, a, b, k * math.pi / 2, k * math.pi / 2).max() > 1e-3
+        assert (
+            rm.equivariance_error_px(net, a, b, k * math.pi / 2, k * math.pi / 2).max()
+            > 1e-3
+        )
     iterated = reg.iterate(f_sym, 3)
-    assert rm.equivariance_error_px(iterated, a, b, k * math.pi / 2, k * math.pi / 2).max() <= 1e-5
+    assert (
+        rm.equivariance_error_px(iterated, a, b, k * math.pi / 2, k * math.pi / 2).max()
+        <= 1e-5
+    )
 
 
 def test_reversed_symmetrization_is_not_equivariant(nines, net):
@@ -83,7 +104,9 @@ def test_reversed_symmetrization_is_not_equivariant(nines, net):
         out = 0
         for k in range(4):
             phi = net(groups.rot90(m, -k), groups.rot90(f, -k))
-            out = out + groups.conjugate_transform(phi, k * math.pi / 2, k * math.pi / 2)
+            out = out + groups.conjugate_transform(
+                phi, k * math.pi / 2, k * math.pi / 2
+            )
         return out / 4
 
     assert rm.equivariance_error_px(wrong, a, b, math.pi / 2, math.pi / 2).max() > 1e-3
@@ -94,7 +117,12 @@ def test_c4_search_is_exactly_wu_equivariant(nines, net):
     search = lambda m, f: reg.c4_search(reg.iterate(reg.symmetrize_c4(net), 2), m, f)  # noqa: E731
     for w in range(4):
         for u in range(4):
-            assert rm.equivariance_error_px(search, a, b, w * math.pi / 2, u * math.pi / 2).max() <= 1e-5
+            assert (
+                rm.equivariance_error_px(
+                    search, a, b, w * math.pi / 2, u * math.pi / 2
+                ).max()
+                <= 1e-5
+            )
 
 
 def test_c4_search_finds_a_quarter_turn(nines):
@@ -111,11 +139,15 @@ def test_rotated_pairs_know_their_transform(nines):
     p = reg.rotated_pairs(nines, 6, torch.Generator().manual_seed(0), same_fraction=1.0)
     assert p.moving.shape == (6, 1, SIZE, SIZE) and p.same.all()
     phi = groups.rotation_transform(p.delta, SIZE, SIZE)
-    assert (rm.similarity_after_warp(p.moving, p.fixed, phi) < rm.similarity_after_warp(
-        p.moving, p.fixed, reg.identity_grid(SIZE, SIZE, 6))).all()
+    assert (
+        rm.similarity_after_warp(p.moving, p.fixed, phi)
+        < rm.similarity_after_warp(p.moving, p.fixed, reg.identity_grid(SIZE, SIZE, 6))
+    ).all()
     shared = reg.rotated_pairs(nines, 6, torch.Generator().manual_seed(0), shared=True)
     assert shared.delta.abs().max() < 1e-6
-    small = reg.rotated_pairs(nines, 50, torch.Generator().manual_seed(0), max_delta=0.5)
+    small = reg.rotated_pairs(
+        nines, 50, torch.Generator().manual_seed(0), max_delta=0.5
+    )
     assert small.delta.abs().max() <= 0.5 + 1e-5
     with pytest.raises(ValueError, match="same_fraction"):
         reg.rotated_pairs(nines, 2, torch.Generator(), same_fraction=2.0)
@@ -146,14 +178,17 @@ def test_metrics_on_known_transforms(nines):
     theta = torch.tensor([0.1, -0.7, 2.0, 3.1])
     phi = groups.rotation_transform(theta, SIZE, SIZE)
     assert rm.angle_error_deg(rm.recovered_angle(phi, b), theta).max() < 1e-3
-    assert rm.angle_error_deg(torch.tensor([3.1]), torch.tensor([-3.1])).item() == pytest.approx(
-        (2 * math.pi - 6.2) * 180 / math.pi, rel=1e-4)
+    assert rm.angle_error_deg(
+        torch.tensor([3.1]), torch.tensor([-3.1])
+    ).item() == pytest.approx((2 * math.pi - 6.2) * 180 / math.pi, rel=1e-4)
     assert (rm.negative_jacobian_fraction(phi) == 0).all()
     folded = phi.flip(2)  # a mirror image: orientation reversed everywhere
     assert (rm.negative_jacobian_fraction(folded) == 1).all()
     assert torch.allclose(rm.distance_px(phi, phi), torch.zeros(4))
     shifted = phi + torch.tensor([2 / (SIZE - 1), 0.0])  # one pixel to the right
-    assert torch.allclose(rm.distance_px(phi, shifted, rm.digit_mask(b)), torch.ones(4), atol=1e-5)
+    assert torch.allclose(
+        rm.distance_px(phi, shifted, rm.digit_mask(b)), torch.ones(4), atol=1e-5
+    )
     identity = lambda m, f: reg.identity_grid(SIZE, SIZE, m.shape[0])  # noqa: E731
     assert rm.inverse_consistency_px(identity, b, nines[4:]).max() == 0
 
@@ -163,7 +198,9 @@ def test_rotation_gradient_basin(nines):
     delta = torch.tensor([0.2, -0.2, 0.3, -0.3])
     a = reg.warp(b, groups.rotation_transform(-delta, SIZE, SIZE))  # a o R_delta ~ b
     assert rm.rotation_gradient_points_right(a, b, delta).all()
-    assert not rm.rotation_gradient_points_right(a, b, -delta).any()  # told the wrong direction: never "right"
+    assert not rm.rotation_gradient_points_right(
+        a, b, -delta
+    ).any()  # told the wrong direction: never "right"
 
 
 def test_bad_inputs(nines, net):
@@ -203,7 +240,9 @@ def test_bad_inputs(nines, net):
 
 def test_by_angle_bin():
     values = torch.arange(5.0)
-    delta = torch.tensor([0.0, -0.5, 1.0, -2.0, math.pi])  # 0, 28.6, 57.3, 114.6, 180 degrees
+    delta = torch.tensor(
+        [0.0, -0.5, 1.0, -2.0, math.pi]
+    )  # 0, 28.6, 57.3, 114.6, 180 degrees
     bins = rm.by_angle_bin(values, delta)
     assert [b.tolist() for b in bins] == [[0.0, 1.0], [2.0], [3.0], [4.0]]
     with pytest.raises(ValueError, match="same shape"):
@@ -215,13 +254,20 @@ def test_by_angle_bin():
 def test_pair_sampler_and_registration_loss(nines):
     sample = reg.pair_sampler(nines, 4, max_delta=0.5, same_fraction=1.0)
     pairs = sample(0, torch.Generator().manual_seed(0))
-    assert pairs.moving.shape == (4, 1, SIZE, SIZE) and pairs.delta.abs().max() <= 0.5 + 1e-5
+    assert (
+        pairs.moving.shape == (4, 1, SIZE, SIZE)
+        and pairs.delta.abs().max() <= 0.5 + 1e-5
+    )
     model = reg.StepNet(SIZE, hidden=8)
     for k in (1, 3):
         loss = reg.registration_loss(k=k, lam=0.5)(model, pairs)
         assert loss.dim() == 0 and torch.isfinite(loss)
     # an untrained step is the identity, so the loss is the similarity of the unwarped pair
-    assert torch.allclose(reg.registration_loss(k=2, lam=1.0)(model, pairs), reg.lncc(pairs.moving, pairs.fixed), atol=1e-5)
+    assert torch.allclose(
+        reg.registration_loss(k=2, lam=1.0)(model, pairs),
+        reg.lncc(pairs.moving, pairs.fixed),
+        atol=1e-5,
+    )
     with pytest.raises(ValueError, match="lam"):
         reg.registration_loss(lam=-1.0)
     with pytest.raises(TypeError, match="similarity"):

@@ -1,16 +1,23 @@
 """The built site: every page exists, the ledger is complete, and a real browser sees maths, figures and
 working sliders with no console errors. Builds the offline variant once (it runs every chapter)."""
+
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
-
-from site_helpers import (EXPLORER_STATE_JS, ROOT, browser, build_offline_site, chromium_available, load, serve,
-                          toc_pages)
+from site_helpers import (
+    EXPLORER_STATE_JS,
+    ROOT,
+    browser,
+    build_offline_site,
+    chromium_available,
+    load,
+    serve,
+    toc_pages,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -36,18 +43,31 @@ def test_every_toc_page_is_built(site):
 
 
 def test_ledger_holds_every_promised_claim_and_links_to_it(site):
-    records = [json.loads(line) for line in (site / "ledger.jsonl").read_text().splitlines() if line.strip()]
+    records = [
+        json.loads(line)
+        for line in (site / "ledger.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     ids = {r["id"] for r in records}
-    expected = re.search(r":expected:(.*)", (ROOT / "book" / "ledger.md").read_text()).group(1).split()
+    expected = (
+        re.search(r":expected:(.*)", (ROOT / "book" / "ledger.md").read_text())
+        .group(1)
+        .split()
+    )
     for claim in expected:
-        assert any(i == claim or (i.startswith(claim) and not i[len(claim)].isdigit()) for i in ids), claim
+        assert any(
+            i == claim or (i.startswith(claim) and not i[len(claim)].isdigit())
+            for i in ids
+        ), claim
     page = (site / "html" / "book" / "ledger.html").read_text()
     for claim_id in ids:
         anchor = "claim-" + claim_id.replace(".", "-")
         link = re.search(rf'href="([^"#]+)#{re.escape(anchor)}"', page)
         assert link, f"ledger page does not link claim {claim_id}"
         target = (site / "html" / "book" / link.group(1)).resolve()
-        assert f'id="{anchor}"' in target.read_text(), f"{link.group(1)} has no anchor for claim {claim_id}"
+        assert f'id="{anchor}"' in target.read_text(), (
+            f"{link.group(1)} has no anchor for claim {claim_id}"
+        )
 
 
 def test_chapter_pages_have_colab_buttons_to_the_repository(site):
@@ -56,7 +76,10 @@ def test_chapter_pages_have_colab_buttons_to_the_repository(site):
     for page in toc_pages():
         if (ROOT / f"{page}.ipynb").is_file():
             html = (site / "html" / f"{page}.html").read_text()
-            assert f"colab.research.google.com/github/{repo}/blob/{config['repository']['branch']}/{page}.ipynb" in html, page
+            assert (
+                f"colab.research.google.com/github/{repo}/blob/{config['repository']['branch']}/{page}.ipynb"
+                in html
+            ), page
 
 
 def test_course_page_shows_measured_execution_times(site):
@@ -67,7 +90,10 @@ def test_course_page_shows_measured_execution_times(site):
             assert re.search(r"\d+ s</p>", html), "no measured time"
 
 
-@pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+@pytest.mark.skipif(
+    not chromium_available(),
+    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+)
 def test_every_page_renders_in_a_real_browser(site, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -79,16 +105,28 @@ def test_every_page_renders_in_a_real_browser(site, tmp_path):
         for page in toc_pages():
             driver.get_log("browser")  # drop what earlier pages logged
             load(driver, f"{base}/{page}.html")
-            source = (ROOT / f"{page}.md") if (ROOT / f"{page}.md").is_file() else (ROOT / f"{page}.ipynb")
+            source = (
+                (ROOT / f"{page}.md")
+                if (ROOT / f"{page}.md").is_file()
+                else (ROOT / f"{page}.ipynb")
+            )
             text = source.read_text()
             if "$" in text.replace("\\$", "") and page != "book/bibliography":
-                if driver.execute_script("return document.querySelectorAll('mjx-container').length") == 0:
+                if (
+                    driver.execute_script(
+                        "return document.querySelectorAll('mjx-container').length"
+                    )
+                    == 0
+                ):
                     problems.append(f"{page}: no MathJax output")
-            body = driver.execute_script("return document.querySelector('main').innerText")
+            body = driver.execute_script(
+                "return document.querySelector('main').innerText"
+            )
             if "$$" in body:
                 problems.append(f"{page}: raw $$ left in the text")
             broken = driver.execute_script(
-                "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+                "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+            )
             if broken:
                 problems.append(f"{page}: images that did not load: {broken[:3]}")
             if "slider_explorer" in text:
@@ -96,15 +134,25 @@ def test_every_page_renders_in_a_real_browser(site, tmp_path):
                 if not before or not all(before):
                     problems.append(f"{page}: slider explorer did not render")
                 else:
-                    handle = driver.find_element(By.CSS_SELECTOR, ".equinotes-explorer .noUi-handle")
-                    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", handle)
+                    handle = driver.find_element(
+                        By.CSS_SELECTOR, ".equinotes-explorer .noUi-handle"
+                    )
+                    driver.execute_script(
+                        "arguments[0].scrollIntoView({block: 'center'})", handle
+                    )
                     handle.click()
                     handle.send_keys(Keys.ARROW_RIGHT)
                     after = driver.execute_script(EXPLORER_STATE_JS)
                     if after[0] == before[0]:
-                        problems.append(f"{page}: moving the slider did not change the figure")
-            errors = [e["message"] for e in driver.get_log("browser")
-                      if e["level"] == "SEVERE" and not any(b in e["message"] for b in BENIGN_CONSOLE)]
+                        problems.append(
+                            f"{page}: moving the slider did not change the figure"
+                        )
+            errors = [
+                e["message"]
+                for e in driver.get_log("browser")
+                if e["level"] == "SEVERE"
+                and not any(b in e["message"] for b in BENIGN_CONSOLE)
+            ]
             if errors:
                 problems.append(f"{page}: console errors: {errors[:3]}")
             driver.save_screenshot(str(shots / (page.replace("/", "_") + ".png")))

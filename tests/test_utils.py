@@ -12,7 +12,10 @@ def test_seed_everything_makes_runs_repeat():
     assert isinstance(generator, torch.Generator)
 
 
-@pytest.mark.parametrize("bad, error", [(-1, ValueError), (1.5, TypeError), ("0", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "bad, error",
+    [(-1, ValueError), (1.5, TypeError), ("0", TypeError), (True, TypeError)],
+)
 def test_seed_everything_rejects_bad_seed(bad, error):
     with pytest.raises(error):
         utils.seed_everything(bad)
@@ -90,7 +93,10 @@ def widget_messages_of(code: str) -> int:
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             updates += msg["msg_type"] == "comm_msg"
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            if (
+                msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"
+            ):
                 return updates
     finally:
         client.stop_channels()
@@ -106,13 +112,17 @@ def test_notebook_progress_bar_redraws_at_most_about_once_a_second(monkeypatch):
 
 
 @pytest.mark.slow
-def test_training_bar_with_loss_postfix_redraws_at_most_about_once_a_second(monkeypatch):
+def test_training_bar_with_loss_postfix_redraws_at_most_about_once_a_second(
+    monkeypatch,
+):
     """training.train updates the loss shown on its bar every 10 steps without forcing a redraw each time."""
     monkeypatch.setenv("EQUINOTES_PROGRESS", "1")
-    run = ("import time, torch\nfrom equinotes import training\n"
-           "model = torch.nn.Linear(2, 1)\n"
-           "def loss_fn(m, batch):\n    time.sleep(0.001)\n    return m(batch).pow(2).mean()\n"
-           "training.train(model, loss_fn, lambda step, g: torch.randn(8, 2, generator=g), n_steps=2000)")
+    run = (
+        "import time, torch\nfrom equinotes import training\n"
+        "model = torch.nn.Linear(2, 1)\n"
+        "def loss_fn(m, batch):\n    time.sleep(0.001)\n    return m(batch).pow(2).mean()\n"
+        "training.train(model, loss_fn, lambda step, g: torch.randn(8, 2, generator=g), n_steps=2000)"
+    )
     assert widget_messages_of(run) <= 30
 
 
@@ -123,13 +133,17 @@ def test_cpu_threads_respects_the_cap_the_cores_and_omp_num_threads(monkeypatch)
     monkeypatch.setattr(utils.os, "cpu_count", lambda: 1)
     assert utils.cpu_threads(4) == 1
     monkeypatch.setattr(utils.os, "cpu_count", lambda: 8)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what conftest.py sets per pytest-xdist worker
+    monkeypatch.setenv(
+        "OMP_NUM_THREADS", "1"
+    )  # what conftest.py sets per pytest-xdist worker
     assert utils.cpu_threads(4) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
     assert utils.cpu_threads(4) == 4
 
 
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (1.5, TypeError), ("2", TypeError)])
+@pytest.mark.parametrize(
+    "bad, error", [(0, ValueError), (1.5, TypeError), ("2", TypeError)]
+)
 def test_cpu_threads_rejects_bad_input(bad, error):
     with pytest.raises(error, match="max_threads"):
         utils.cpu_threads(bad)

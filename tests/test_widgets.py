@@ -21,15 +21,22 @@ def test_slider_explorer_links_slider_and_frames():
     box = widgets.slider_explorer(render, [1, 2, 3], description="k", start=1)
     slider, stack = box.children
     assert slider.max == 2 and slider.value == 1 and stack.selected_index == 1
-    assert len(stack.children) == 3 and all(frame.value[:4] == b"\x89PNG" for frame in stack.children)
+    assert len(stack.children) == 3 and all(
+        frame.value[:4] == b"\x89PNG" for frame in stack.children
+    )
     slider.value = 2  # the jslink is mirrored in the browser; the frames themselves never need a kernel
     assert "equinotes-explorer" in box._dom_classes
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({"render": "f"}, TypeError), ({"values": [1]}, ValueError), ({"start": 5}, ValueError),
-    ({"render": lambda v: "not a figure"}, TypeError),
-])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"render": "f"}, TypeError),
+        ({"values": [1]}, ValueError),
+        ({"start": 5}, ValueError),
+        ({"render": lambda v: "not a figure"}, TypeError),
+    ],
+)
 def test_bad_arguments(kwargs, error):
     args = {"render": render, "values": [1, 2]}
     args.update(kwargs)
