@@ -66,11 +66,34 @@ def test_notebook_uses_the_device_helper_and_no_downloads(path):
     assert ".cuda()" not in text and "download=True" not in text
     sources = "\n".join(c.source for c in read(path).cells if c.cell_type == "code")
     assert "claims.check(" in sources, f"{path.name} records no claim"
-    if path in CHAPTERS or path.name.startswith("00_"):
-        assert re.search(r"^SCALE = ", sources, flags=re.M), (
-            f"{path.name} has no SCALE variable"
+    assert "utils.start_run(SEED, SCALE, DEVICE)" in sources, (
+        f"{path.name} must seed and pick its device with utils.start_run"
+    )
+    assert "get_device()" not in sources, f"{path.name}: get_device() ignores DEVICE"
+    # A literal seed is a random choice that a new SEED would not touch: derive it instead
+    # (utils.derive_seed, utils.generator, utils.replicate_seeds).
+    fixed = re.findall(r"(?:manual_seed|seed_everything)\(\s*\d+\s*\)|\bseed=\d+", sources)
+    assert not fixed, f"{path.name}: literal seeds {fixed} ignore SEED"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_follows_the_setup_cell(path):
+    """Papermill's convention: one cell tagged 'parameters', read from the environment."""
+    codes = [c for c in read(path).cells if c.cell_type == "code"]
+    tagged = [c for c in codes if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters'"
+    assert codes[1] is tagged[0], (
+        f"{path.name}: the parameters cell must follow the setup cell"
+    )
+    source = tagged[0].source
+    for name, variable in (
+        ("SEED", "EQUINOTES_SEED"),
+        ("SCALE", "EQUINOTES_SCALE"),
+        ("DEVICE", "EQUINOTES_DEVICE"),
+    ):
+        assert re.search(rf"^{name} = .*{variable}", source, flags=re.M), (
+            f"{path.name}: {name} must be read from ${variable}"
         )
-        assert "get_device()" in sources
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
