@@ -165,7 +165,11 @@ def _show(record: dict) -> None:
     )
 
 
-def _validate(id, statement, expect) -> None:
+def _validate(id, statement, expect, unit=None) -> None:
+    if unit is not None and not isinstance(unit, str):
+        raise TypeError(
+            f"unit must be None or a string such as 'px', got {type(unit).__name__}"
+        )
     if (
         not isinstance(id, str)
         or not id
@@ -236,6 +240,7 @@ def check(
     threshold=None,
     expect: str = "holds",
     margin: float | None = None,
+    unit: str | None = None,
 ) -> dict:
     """Record a claim in the ledger, then assert it.
 
@@ -251,10 +256,11 @@ def check(
             the text is revisited) or ``"open"`` (recorded, never raises).
         margin: how far the tightest condition clears its bound, as ``claims.margin`` computes it. Left
             out, it is inferred when ``value`` and ``threshold`` are single numbers.
+        unit: the unit of the numbers in ``value`` and ``threshold`` (``"px"``, ``"°"``, ``"s"``), if any.
     Returns:
         the record written to the ledger.
     """
-    _validate(id, statement, expect)
+    _validate(id, statement, expect, unit)
     holds = _as_bool(holds)
     if margin is not None and not _number(margin):
         raise TypeError(
@@ -270,6 +276,7 @@ def check(
         "value": value,
         "threshold": threshold,
         "margin": margin,
+        "unit": unit,
         "holds": holds,
         "expect": expect,
         "status": "open" if expect == "open" else ("holds" if holds else "refuted"),
@@ -292,6 +299,7 @@ def check_replicated(
     seeds=None,
     key: str | None = None,
     expect: str = "holds",
+    unit: str | None = None,
 ) -> dict:
     """Record and assert a claim measured once per replication (one value per seed).
 
@@ -311,11 +319,12 @@ def check_replicated(
             least ``k`` replications hold).
         seeds: the seed of each replication, recorded beside its value.
         key: for dict values, the entry that is compared and summarised.
+        unit: as for ``check``.
     Returns:
         the record written to the ledger. Its value is ``{"per_replication", "seeds", "min", "median",
         "max", "n", "n_hold", "rule"}``.
     """
-    _validate(id, statement, expect)
+    _validate(id, statement, expect, unit)
     if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
         raise TypeError(
             f"values must be a list with one measurement per replication, got {type(values).__name__}"
@@ -402,6 +411,7 @@ def check_replicated(
         },
         "threshold": bound if bound is not None else None,
         "margin": claim_margin,
+        "unit": unit,
         "holds": holds,
         "expect": expect,
         "status": "open" if expect == "open" else ("holds" if holds else "refuted"),
