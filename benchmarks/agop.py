@@ -73,7 +73,8 @@ def peak_memory_mb(fn, model, x):
 
 
 def multiply_adds(dims, n):
-    """Multiply-add counts (scalar output) of each method, from the layer sizes: the ceiling of the speed-up."""
+    """Multiply-add counts (scalar output) of each method, from the layer sizes: the ceiling of
+    the speed-up."""
     mm = [
         n * a * b for a, b in zip(dims[:-1], dims[1:])
     ]  # one batched product with each W_l
@@ -115,7 +116,8 @@ def main():
     errors = [float((a - b).norm() / b.norm()) for a, b in zip(new, ref)]
     agree = max(errors) <= 1e-5
     print(
-        f"model: 100 -> {args.width} x 3 hidden -> 1, n = {args.n}, float32, {torch.get_num_threads()} threads, "
+        f"model: 100 -> {args.width} x 3 hidden -> 1, n = {args.n}, float32, "
+        f"{torch.get_num_threads()} threads, "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     print(
@@ -135,7 +137,8 @@ def main():
     }
     for k in med:
         print(
-            f"time {k:>5}: median {med[k] * 1e3:8.1f} ms, best {best[k] * 1e3:8.1f} ms over {args.repeats} runs"
+            f"time {k:>5}: median {med[k] * 1e3:8.1f} ms, best {best[k] * 1e3:8.1f} ms "
+            f"over {args.repeats} runs"
         )
     speedup = med["usual"] / med["ours"]
     over_floor = med["ours"] / med["floor"]
@@ -143,11 +146,13 @@ def main():
     print(
         "multiply-adds (G): "
         + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in ops.items())
-        + f"; by this count usual/ours = {ops['usual'] / ops['ours']:.2f}x, ours/floor = {ops['ours'] / ops['floor']:.2f}x"
+        + f"; by this count usual/ours = {ops['usual'] / ops['ours']:.2f}x, "
+        + f"ours/floor = {ops['ours'] / ops['floor']:.2f}x"
     )
     needed = ops["usual"] / 5
     print(
-        f"a 5x speed-up needs <= {needed / 1e9:.1f} G multiply-adds; a forward pass plus the backward pass that every "
+        f"a 5x speed-up needs <= {needed / 1e9:.1f} G multiply-adds; "
+        f"a forward pass plus the backward pass that every "
         f"method needs costs {ops['forward+input-gradient backward'] / 1e9:.1f} G"
         + (
             " -> 5x is out of reach for this model by arithmetic alone"
@@ -156,11 +161,13 @@ def main():
         )
     )
     print(
-        f"speed-up usual / ours          : {speedup:.2f}x (median), {best['usual'] / best['ours']:.2f}x (best)  target >= 5x"
+        f"speed-up usual / ours          : {speedup:.2f}x (median), "
+        f"{best['usual'] / best['ours']:.2f}x (best)  target >= 5x"
         f" -> {'met' if speedup >= 5 else 'NOT met'}"
     )
     print(
-        f"ours / forward+backward floor  : {over_floor:.2f}x (median), {best['ours'] / best['floor']:.2f}x (best)  target <= 2x"
+        f"ours / forward+backward floor  : {over_floor:.2f}x (median), "
+        f"{best['ours'] / best['floor']:.2f}x (best)  target <= 2x"
         f" -> {'met' if over_floor <= 2 else 'NOT met'}"
     )
     mem = {

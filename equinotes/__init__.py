@@ -1,4 +1,5 @@
-"""equinotes: the helper package of the book *equinotes — making neural networks follow rules by construction*.
+"""equinotes: the helper package of the book *equinotes — making neural networks follow rules by
+construction*.
 
 One module per concept; import what a chapter needs, e.g. ``from equinotes import groups, claims``.
 

@@ -36,7 +36,8 @@ __all__ = [
 
 
 class AffineNet(torch.nn.Module):
-    """``N(A, B)``: a small CNN on the stacked pair ``[B, 2, H, W]`` -> an affine Lie-algebra element ``[B, 3, 3]``
+    """``N(A, B)``: a small CNN on the stacked pair ``[B, 2, H, W]`` -> an affine Lie-algebra element ``[B, 3,
+    3]``
     (last row zero). The last layer starts at zero, so an untrained net outputs 0 unless ``init_scale`` > 0.
     """
 
@@ -129,7 +130,9 @@ def warp_affine(images: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
 def inverse_consistency_error(
     register, A: torch.Tensor, B: torch.Tensor
 ) -> torch.Tensor:
-    """Per pair, ``max |Phi[B, A] Phi[A, B] - I|`` (0 for an inverse-consistent registration). Returns ``[B]``."""
+    """Per pair, ``max |Phi[B, A] Phi[A, B] - I|`` (0 for an inverse-consistent registration). Returns
+    ``[B]``.
+    """
     if not callable(register):
         raise TypeError("register must be callable (A, B) -> [B, 3, 3]")
     with torch.no_grad():
@@ -147,7 +150,9 @@ def random_affine(
     generator: torch.Generator | None = None,
     dtype=torch.float32,
 ) -> torch.Tensor:
-    """``n`` random affine maps near the identity, ``exp(X)`` with X's entries ``~ scale * N(0, 1)``: ``[n, 3, 3]``."""
+    """``n`` random affine maps near the identity, ``exp(X)`` with X's entries ``~ scale * N(0, 1)``: ``[n, 3,
+    3]``.
+    """
     n = check_int("n", n, minimum=1)
     if not isinstance(scale, (int, float)) or scale < 0:
         raise ValueError(f"scale must be a non-negative number, got {scale!r}")

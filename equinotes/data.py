@@ -33,7 +33,8 @@ def _raw_arrays() -> tuple[np.ndarray, np.ndarray]:
     digest = hashlib.sha256(blob).hexdigest()
     if digest != MNIST_SHA256:
         raise RuntimeError(
-            f"bundled MNIST file is corrupted: sha256 {digest} != expected {MNIST_SHA256}; reinstall equinotes"
+            f"bundled MNIST file is corrupted: sha256 {digest} != expected {MNIST_SHA256}; "
+            "reinstall equinotes"
         )
     import io
 

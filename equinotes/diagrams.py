@@ -76,7 +76,9 @@ class Arrow:
 
 
 def _exit_point(centre, toward, box, margin: float = 0.04):
-    """Where the ray from ``centre`` toward ``toward`` leaves the box ``[[x0, y0], [x1, y1]]`` (plus a margin)."""
+    """Where the ray from ``centre`` toward ``toward`` leaves the box ``[[x0, y0], [x1, y1]]`` (plus a
+    margin).
+    """
     (cx, cy), (tx, ty) = centre, toward
     dx, dy = tx - cx, ty - cy
     half_w = (box[1][0] - box[0][0]) / 2 + margin
@@ -111,7 +113,8 @@ def draw_diagram(
 
     Args:
         objects: ``{name: (x, y)}``; the name is drawn as the object's label (matplotlib mathtext allowed).
-        arrows: ``Arrow`` instances, or tuples ``(source, target, label)`` / ``(source, target, label, side)``.
+        arrows: ``Arrow`` instances, or tuples ``(source, target, label)`` / ``(source, target, label,
+            side)``.
         ax: axes to draw on (a new figure when ``None``). title: the axes title.
     Returns:
         the matplotlib ``Figure``.
@@ -327,7 +330,8 @@ def draw_swap_triangle(
     **kwargs,
 ):
     """The invariance triangle: ``swap: left -> right`` on top, and ``left_map: left -> apex``,
-    ``right_map: right -> apex`` meeting below. It commutes when ``f(swap(x)) = f(x)``. Returns the ``Figure``."""
+    ``right_map: right -> apex`` meeting below. It commutes when ``f(swap(x)) = f(x)``.
+    Returns the ``Figure``."""
     if len({left, right, apex}) != 3:
         raise ValueError(
             f"the triangle's objects need distinct names, got {[left, right, apex]}"

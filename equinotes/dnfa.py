@@ -223,7 +223,9 @@ def _weight(layer) -> torch.Tensor:
 
 @dataclass
 class LayerMatrices:
-    """The matrices of one layer: weight ``W [d_out, d_in]``, ``nfm = WᵀW``, ``K [d_out, d_out]``, ``agop = WᵀKW``."""
+    """The matrices of one layer: weight ``W [d_out, d_in]``, ``nfm = WᵀW``, ``K [d_out, d_out]``, ``agop =
+    WᵀKW``.
+    """
 
     index: int
     W: torch.Tensor
@@ -333,7 +335,9 @@ def _check_square(A, name="A") -> torch.Tensor:
 
 
 def matrix_power(A: torch.Tensor, alpha: float) -> torch.Tensor:
-    """``A^α`` of a symmetric positive semi-definite ``[d, d]`` matrix (negative round-off eigenvalues → 0)."""
+    """``A^α`` of a symmetric positive semi-definite ``[d, d]`` matrix (negative round-off
+    eigenvalues → 0).
+    """
     A = _check_square(A)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
         raise ValueError(f"alpha must be a positive number, got {alpha!r}")
@@ -368,7 +372,9 @@ def identity_similarity(A: torch.Tensor) -> float:
 
 
 def traceless_similarity(A: torch.Tensor, B: torch.Tensor) -> float:
-    """Cosine similarity after removing the identity part of each matrix: ``cos(A - tr(A)/d I, B - tr(B)/d I)``."""
+    """Cosine similarity after removing the identity part of each matrix: ``cos(A - tr(A)/d I, B - tr(B)/d
+    I)``.
+    """
     A, B = _check_square(A), _check_square(B, "B")
     _check_pair(A, B)
     eye = torch.eye(A.shape[0], dtype=torch.float64, device=A.device)
@@ -455,7 +461,8 @@ def flat_spectrum_identity(r: int = 2):
     r = check_int("r", r, minimum=1)
     if r > 2:
         raise ValueError(
-            f"r must be 1 or 2 (symbolic simplification grows quickly; larger r is checked numerically), got {r}"
+            f"r must be 1 or 2 (symbolic simplification grows quickly; larger r is checked "
+            f"numerically), got {r}"
         )
     s = sp.symbols("s", positive=True)
     ks = sp.symbols(f"k0:{r * (r + 1) // 2}", real=True)

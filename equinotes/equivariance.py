@@ -50,7 +50,9 @@ def invariant_action(g, y):
 
 @dataclass
 class ElementError:
-    """The gap at one group element: ``abs`` = max of ``abs(f(g.x) - g.f(x))``, ``rel`` = ``norm(diff) / norm(g.f(x))``."""
+    """The gap at one group element: ``abs`` = max of ``abs(f(g.x) - g.f(x))``, ``rel`` = ``norm(diff) /
+    norm(g.f(x))``.
+    """
 
     element: Any
     abs: float

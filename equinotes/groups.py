@@ -130,7 +130,9 @@ def _as_angle_batch(
 
 
 def quarter_turns(angle) -> int | None:
-    """If every angle is a whole number of quarter turns (within 1e-9 rad, 1e-6 for float32 tensors), that number mod 4; else None."""
+    """If every angle is a whole number of quarter turns (within 1e-9 rad, 1e-6 for float32 tensors),
+    that number mod 4; else None.
+    """
     tol = (
         1e-6
         if isinstance(angle, torch.Tensor)
@@ -186,7 +188,9 @@ def rotation_transform(
 
 
 def rot90(images: torch.Tensor, k: int = 1) -> torch.Tensor:
-    """Exact rotation by ``k`` quarter turns counter-clockwise (a pixel permutation). ``[..., H, W]``, square."""
+    """Exact rotation by ``k`` quarter turns counter-clockwise (a pixel permutation). ``[..., H,
+    W]``, square.
+    """
     k = check_int("k", k)
     if not isinstance(images, torch.Tensor) or images.dim() < 2:
         raise TypeError("images must be a tensor of shape [..., H, W]")
@@ -204,7 +208,8 @@ def rotate(images: torch.Tensor, angle, padding_mode: str = "zeros") -> torch.Te
         images: ``[B, C, H, W]``.
         angle: a number, or a tensor ``[B]`` with one angle per image.
     Returns:
-        ``[B, C, H, W]``; equals ``rot90(images, k)`` to float precision at ``angle = k pi/2`` on a square image.
+        ``[B, C, H, W]``; equals ``rot90(images, k)`` to float precision at ``angle = k pi/2`` on a square
+        image.
     """
     check_images(images)
     a = _as_angle_batch(angle, batch=images.shape[0], device=images.device)
@@ -215,7 +220,9 @@ def rotate(images: torch.Tensor, angle, padding_mode: str = "zeros") -> torch.Te
 
 
 def shift(x: torch.Tensor, shifts, dims=(-2, -1)) -> torch.Tensor:
-    """Integer cyclic shift (``torch.roll``): content moves by ``shifts`` pixels along ``dims`` (down/right > 0)."""
+    """Integer cyclic shift (``torch.roll``): content moves by ``shifts`` pixels along ``dims``
+    (down/right > 0).
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
@@ -251,7 +258,9 @@ def permute(x: torch.Tensor, perm: Sequence[int], dim: int = -1) -> torch.Tensor
 
 
 def rot90_transform(phi: torch.Tensor, k: int) -> torch.Tensor:
-    """``phi o R_k`` for a quarter turn R_k = rotation_transform(k pi/2), exactly (a permutation of samples)."""
+    """``phi o R_k`` for a quarter turn R_k = rotation_transform(k pi/2), exactly (a permutation of
+    samples).
+    """
     check_transform(phi)
     k = check_int("k", k)
     if phi.shape[1] != phi.shape[2]:

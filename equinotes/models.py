@@ -204,7 +204,9 @@ class GroupConv2d(nn.Module):
         )
 
     def filters(self) -> torch.Tensor:
-        """All output rotations' filters as one ordinary bank ``[out_channels * 4, in_channels * 4, k, k]``."""
+        """All output rotations' filters as one ordinary bank ``[out_channels * 4, in_channels * 4,
+        k, k]``.
+        """
         # For output rotation r: roll the input-rotation axis by r, then turn every plane by r.
         banks = [
             rot90(torch.roll(self.weight, shifts=r, dims=2), r)
@@ -339,7 +341,8 @@ class C4CNN(nn.Module):
         self.gconv1 = GroupConv2d(c1, c2, 3)
         self.gconv2 = GroupConv2d(c2, c3, 3)
         # BatchNorm3d on [B, C, 4, H, W] normalizes each channel over batch, rotations and plane together (one
-        # mean, variance, scale and shift per channel), so it commutes with c4_feature_action in training and in
+        # mean, variance, scale and shift per channel), so it commutes with c4_feature_action in training and
+        # in
         # eval mode. After short runs, call recalibrate_batchnorm before evaluating.
         self.norm1, self.norm2, self.norm3 = (
             nn.BatchNorm3d(c1),
@@ -412,7 +415,8 @@ def recalibrate_batchnorm(
     """Recompute every batch-norm layer's running mean and variance on ``images`` ``[N, C, H, W]``.
 
     Short training runs leave the running averages lagging behind the weights, which can make eval-mode
-    predictions much worse than training-mode ones. This replaces them by averages over the batches of ``images``
+    predictions much worse than training-mode ones. This replaces them by averages over the batches of
+    ``images``
     (no gradients, weights unchanged) and returns the model in eval mode.
     """
     if not isinstance(model, nn.Module):

@@ -84,7 +84,8 @@ def random_signals(
     dtype=torch.float32,
     device=None,
 ) -> torch.Tensor:
-    """Random band-limited signals ``sum_k a_k cos(k x + p_k)`` for k = 1..n_modes, sampled ``[batch, n_samples]``.
+    """Random band-limited signals ``sum_k a_k cos(k x + p_k)`` for k = 1..n_modes, sampled ``[batch,
+    n_samples]``.
 
     Args:
         batch, n_samples: how many signals and samples (``n_modes < n_samples / 2``).
@@ -152,7 +153,9 @@ def shift_signal(signals: torch.Tensor, t) -> torch.Tensor:
 
 
 def reflect(signals: torch.Tensor) -> torch.Tensor:
-    """Pull back through the reflection ``F: x -> -x``: sample i goes to ``-i mod N`` (a permutation). ``[B, N]``."""
+    """Pull back through the reflection ``F: x -> -x``: sample i goes to ``-i mod N`` (a permutation). ``[B,
+    N]``.
+    """
     check_signals(signals)
     return torch.roll(torch.flip(signals, dims=(-1,)), shifts=1, dims=-1)
 
@@ -273,7 +276,8 @@ class ShiftNet(torch.nn.Module):
             raise ValueError(
                 "this ShiftNet has no state input (state_input=False); call it as net(moving, fixed)"
             )
-        # Built per call (not stored), so copies of the module (copy.deepcopy, .double()) use their own weights.
+        # Built per call (not stored), so copies of the module (copy.deepcopy, .double()) use their own
+        # weights.
         odd = symmetrize(
             self.mlp, groups.SWAP, act_in=self._act_in, act_out=self._act_out
         )
@@ -304,7 +308,9 @@ def _check_element(g):
 
 
 def act_on_pair(g, pair):
-    """[U,U] action of ``g = (s, r)`` on a pair: ``(A o U, B o U)`` with ``U: x -> (-1)^r x + 2 pi s/N`` (exact)."""
+    """[U,U] action of ``g = (s, r)`` on a pair: ``(A o U, B o U)`` with ``U: x -> (-1)^r x + 2 pi s/N``
+    (exact).
+    """
     s, r = _check_element(g)
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
         raise TypeError("pair must be a tuple (moving, fixed) of signals [B, N]")
@@ -326,7 +332,9 @@ def act_on_shift(g, t: torch.Tensor) -> torch.Tensor:
 
 
 def add_shifts(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Composition of shifts, ``T_s o T_t = T_{s + t}`` (the ``compose`` of ``mesa.two_step`` on the circle)."""
+    """Composition of shifts, ``T_s o T_t = T_{s + t}`` (the ``compose`` of ``mesa.two_step`` on the
+    circle).
+    """
     return s + t
 
 

@@ -252,7 +252,9 @@ def gradicon(phi_ab: torch.Tensor, phi_ba: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------- networks
 def smooth_field(u: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian smoothing of a displacement ``[B, 2, H, W]`` (edge-replicated), which commutes with quarter turns."""
+    """Gaussian smoothing of a displacement ``[B, 2, H, W]`` (edge-replicated), which commutes with quarter
+    turns.
+    """
     if not isinstance(u, torch.Tensor) or u.dim() != 4 or u.shape[1] != 2:
         raise ValueError(
             f"u must be a displacement of shape [B, 2, H, W], got {getattr(u, 'shape', type(u))}"
@@ -444,7 +446,8 @@ def draw_grid(
     color: str = "tab:orange",
     linewidth: float = 0.7,
 ) -> None:
-    """Draw one transform ``[H, W, 2]`` (or ``[1, H, W, 2]``) as a deformed grid on a matplotlib axis in pixel units.
+    """Draw one transform ``[H, W, 2]`` (or ``[1, H, W, 2]``) as a deformed grid on a matplotlib axis in pixel
+    units.
 
     Line i of the drawing passes through the points ``phi(x)`` of grid row i: where each fixed-image pixel
     is read from in the moving image.

@@ -36,7 +36,9 @@ __all__ = [
 def digit_mask(
     images: torch.Tensor, threshold: float = 0.2, dilate: int = 1
 ) -> torch.Tensor:
-    """Where the digit is: ``images > threshold``, dilated by ``dilate`` pixels. ``[B, 1, H, W]`` -> same, float 0/1."""
+    """Where the digit is: ``images > threshold``, dilated by ``dilate`` pixels. ``[B, 1, H, W]`` -> same,
+    float 0/1.
+    """
     check_images(images)
     dilate = check_int("dilate", dilate, minimum=0)
     m = (images > threshold).to(images.dtype)
@@ -46,7 +48,9 @@ def digit_mask(
 def distance_px(
     phi: torch.Tensor, psi: torch.Tensor, mask: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Mean Euclidean distance between two transforms in pixels, per pair ``[B]`` (inside ``mask [B,1,H,W]``)."""
+    """Mean Euclidean distance between two transforms in pixels, per pair ``[B]`` (inside ``mask
+    [B,1,H,W]``).
+    """
     check_transform(phi, "phi")
     check_transform(psi, "psi")
     if phi.shape != psi.shape:
@@ -96,7 +100,8 @@ def angle_error_deg(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor
         )
     if estimate.shape != truth.shape:
         raise ValueError(
-            f"estimate and truth must have the same shape, got {tuple(estimate.shape)} and {tuple(truth.shape)}"
+            f"estimate and truth must have the same shape, got {tuple(estimate.shape)} and "
+            f"{tuple(truth.shape)}"
         )
     d = torch.remainder(estimate - truth + math.pi, 2 * math.pi) - math.pi
     return d.abs() * 180 / math.pi
@@ -125,7 +130,9 @@ def equivariance_error_px(
 
 
 def negative_jacobian_fraction(phi: torch.Tensor) -> torch.Tensor:
-    """Share of pixels where ``det D phi < 0`` (the warp folds), per transform ``[B]`` (central differences)."""
+    """Share of pixels where ``det D phi < 0`` (the warp folds), per transform ``[B]`` (central
+    differences).
+    """
     check_transform(phi)
     x_row, x_col = torch.gradient(
         phi[..., 0], dim=(1, 2)
@@ -176,7 +183,8 @@ def rotation_gradient_points_right(
 def by_angle_bin(
     values: torch.Tensor, delta: torch.Tensor, edges_deg=(0, 45, 90, 135, 180)
 ) -> list:
-    """Split per-pair ``values [B]`` by ``|delta|`` (radians ``[B]``) into bins with the given edges in degrees.
+    """Split per-pair ``values [B]`` by ``|delta|`` (radians ``[B]``) into bins with the given edges in
+    degrees.
 
     Returns a list of 1-D tensors, one per bin ``[edges[i], edges[i+1])`` (the last bin includes its end).
     """

@@ -186,7 +186,9 @@ def classification_sampler(
 
 
 def cross_entropy_loss(model: torch.nn.Module, batch) -> torch.Tensor:
-    """``loss_fn`` for ``train`` on ``(x [B, C, H, W], y [B])`` batches: the mean cross-entropy of the logits."""
+    """``loss_fn`` for ``train`` on ``(x [B, C, H, W], y [B])`` batches: the mean cross-entropy of
+    the logits.
+    """
     x, y = batch
     return torch.nn.functional.cross_entropy(model(x), y)
 
@@ -295,7 +297,8 @@ def fit_classifier(
     """Train a classifier with cross-entropy on random minibatches of ``(images [N, C, H, W], labels [N])``.
 
     A thin wrapper: ``train(model, cross_entropy_loss, classification_sampler(...), n_steps, ...)`` with Adam.
-    ``augment(x, generator) -> x`` (e.g. ``random_rotation``) is applied to every batch. Returns the ``TrainLog``;
+    ``augment(x, generator) -> x`` (e.g. ``random_rotation``) is applied to every batch. Returns the
+    ``TrainLog``;
     the model is left in eval mode on ``device``.
     """
     device = get_device() if device is None else torch.device(device)

@@ -9,7 +9,8 @@ Conventions (fixed once for the whole book, see the notation page):
 * ``align_corners=True`` everywhere: the pixel centres of the first and last row/column sit at -1 and
   +1 exactly, so quarter turns map pixel centres onto pixel centres.
 * Warping is pull-back: ``warp(I, phi) = I o phi``, i.e. the output at x is I sampled at phi(x).
-* Composition: ``compose(phi, psi)(x) = phi(psi(x))``, so ``warp(warp(I, phi), psi) = warp(I, compose(phi, psi))``.
+* Composition: ``compose(phi, psi)(x) = phi(psi(x))``, so ``warp(warp(I, phi), psi) = warp(I, compose(phi,
+psi))``.
 """
 
 from __future__ import annotations
@@ -187,7 +188,8 @@ def invert_transform(phi: torch.Tensor, n_iter: int = 30) -> torch.Tensor:
     """Numerical inverse of a transform close to the identity, by fixed-point iteration.
 
     With phi = id + u, the inverse id + v satisfies v(x) = -u(x + v(x)); iterating that map converges
-    when the displacement u is small enough to be a contraction (its Jacobian norm below 1). Returns ``[B, H, W, 2]``.
+    when the displacement u is small enough to be a contraction (its Jacobian norm below 1). Returns ``[B, H,
+    W, 2]``.
     """
     check_transform(phi)
     n_iter = check_int("n_iter", n_iter, minimum=1)

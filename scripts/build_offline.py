@@ -32,7 +32,8 @@ WIDGET_SCRIPTS = {
     "@jupyter-widgets/html-manager/dist/embed-amd.js": {},
 }
 # The widget manager's stylesheet asks for its icon fonts relative to the page, and the pages live in
-# book/: html_extra_path copies this folder's contents to the site root, so they land in book/@jupyter-widgets/.
+# book/: html_extra_path copies this folder's contents to the site root, so they land in book/@jupyter-
+# widgets/.
 STATIC = ASSETS / "static"  # served by html_static_path, under _static/
 EXTRA = ASSETS / "extra"
 

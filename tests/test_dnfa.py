@@ -1,4 +1,6 @@
-"""Unit tests for equinotes.dnfa: the chain-rule identity, the flat-spectrum formula, edge cases, bad input."""
+"""Unit tests for equinotes.dnfa: the chain-rule identity, the flat-spectrum formula, edge cases, bad
+input.
+"""
 
 import math
 

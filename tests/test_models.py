@@ -47,7 +47,8 @@ def test_lifting_conv_is_not_trivially_invariant():
     torch.manual_seed(0)
     layer = models.LiftingConv2d(1, 2, kernel_size=5)
     x = torch.rand(1, 1, 12, 12)
-    # The four rotation channels differ (the filters are not rotation-symmetric), so the test above is not vacuous.
+    # The four rotation channels differ (the filters are not rotation-symmetric), so the test above is not
+    # vacuous.
     y = layer(x)
     assert (y[:, :, 0] - y[:, :, 1]).abs().max() > 1e-3
     assert (

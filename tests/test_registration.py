@@ -161,7 +161,8 @@ def test_losses(nines):
     ident = reg.identity_grid(SIZE, SIZE, 2)
     rot = groups.rotation_transform(0.5, SIZE, SIZE).expand(2, -1, -1, -1)
     assert reg.diffusion(ident) == 0
-    # a rotation's displacement (R - I)x has gradient R - I: |R - I|_F^2 = 4(1 - cos), averaged over 2 components
+    # a rotation's displacement (R - I)x has gradient R - I: |R - I|_F^2 = 4(1 - cos), averaged over 2
+    # components
     assert reg.diffusion(rot).item() == pytest.approx(2 * (1 - math.cos(0.5)), rel=1e-3)
     inverse = groups.rotation_transform(-0.5, SIZE, SIZE).expand(2, -1, -1, -1)
     # exact inverses leave only the border (where points leave the domain): far below a non-inverse pair
