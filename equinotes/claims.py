@@ -35,10 +35,23 @@ __all__ = [
     "spread",
     "ledger_path",
     "read_ledger",
+    "format_value",
+    "format_margin",
+    "format_spread",
+    "close_to_edge",
     "EXPECTATIONS",
+    "EDGE",
+    "STATUS_COLOURS",
 ]
 
 EXPECTATIONS = ("holds", "refuted", "open")
+
+#: A claim whose margin lies between ``1 / EDGE`` and ``EDGE`` is "close to its edge": a change of
+#: less than 25 % in the measured value would flip it.
+EDGE = 1.25
+
+#: The colour of each status, shared by the badge in the notebook and the ledger page.
+STATUS_COLOURS = {"holds": "#1a7f37", "refuted": "#b35900", "open": "#6e7781"}
 
 
 def ledger_path() -> Path:
@@ -136,8 +149,203 @@ def spread(values) -> dict:
     return {"min": numbers[0], "median": median, "max": numbers[-1], "n": len(values)}
 
 
+# ---------------------------------------------------------------------------------------------
+# Formatting for readers: the badge under a claim and the ledger page use the same helpers.
+
+_MAX_CHARS = 120
+_LIST_SHOWN = (
+    4  # a list of up to this many numbers is shown in full, a longer one as its range
+)
+_GLUED_UNITS = ("°", "%", "′", "″")  # written without a space: 18°, 5%
+_GROUP = "\u202f"  # narrow no-break space between groups of three digits: 12 300
+
+
+def _with_unit(text: str, unit: str | None) -> str:
+    if not unit:
+        return text
+    return text + unit if unit.startswith(_GLUED_UNITS) else f"{text} {unit}"
+
+
+def _format_number(x) -> str:
+    """3 significant figures: ``1.23e-07``, ``0.694``, ``93.1``, ``12 300``; integers below a million
+    exactly (``24``, ``12 345``)."""
+    if isinstance(x, int) and abs(x) < 1_000_000:
+        return f"{x:,}".replace(",", _GROUP)
+    x = float(x)
+    if not math.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    x = float(f"{x:.2e}")  # 3 significant figures first: 999.7 becomes 1000, not 999.7
+    exponent = math.floor(math.log10(abs(x)))
+    if exponent < -3 or exponent >= 6:
+        mantissa, _, power = f"{x:.2e}".partition("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{power}"
+    if exponent >= 2:
+        return f"{round(x):,}".replace(",", _GROUP)
+    text = f"{x:.{2 - exponent}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _truncate(text: str, limit: int = _MAX_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip(" ;,") + "…"
+
+
+def _flatten(value: dict, prefix: str = ""):
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, dict) and item:
+            yield from _flatten(item, name + ".")
+        else:
+            yield name, item
+
+
+def _range(low, high, unit: str | None) -> str:
+    """``0.1 – 0.6 px`` (the unit once), or one number when both ends read the same."""
+    low, high = _format_number(low), _format_number(high)
+    return _with_unit(low if low == high else f"{low} – {high}", unit)
+
+
+def _format_dicts(items: list, unit: str | None) -> str:
+    """Dicts of the same keys (one per seed, say) as one range per key."""
+    columns: dict = {}
+    for item in items:
+        for key, value in _flatten(item):
+            columns.setdefault(key, []).append(value)
+    parts = []
+    for key, values in columns.items():
+        if all(_is_number(v) for v in values):
+            text = _range(min(values), max(values), unit)
+        elif all(v == values[0] for v in values):
+            text = (
+                _format_scalar(values[0], unit)
+                if not isinstance(values[0], list)
+                else "…"
+            )
+        else:
+            text = "varies"
+        parts.append(f"{key}: {text}")
+    return "; ".join(parts) + f" ({len(items)} entries)"
+
+
+def _format_list(items: list, unit: str | None) -> str:
+    if not items:
+        return "none"
+    if all(_is_number(v) for v in items):
+        if len(items) <= _LIST_SHOWN:
+            return ", ".join(_with_unit(_format_number(v), unit) for v in items)
+        return f"{_range(min(items), max(items), unit)} ({len(items)} values)"
+    if all(isinstance(v, (str, bool)) or v is None for v in items):
+        shown = ", ".join(_format_scalar(v, unit) for v in items[:_LIST_SHOWN])
+        return shown + (
+            f", … ({len(items)} in all)" if len(items) > _LIST_SHOWN else ""
+        )
+    if all(isinstance(v, dict) and v for v in items):
+        return _format_dicts(items, unit)
+    return f"{len(items)} entries"
+
+
+def _format_scalar(value, unit: str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if _is_number(value):
+        return _with_unit(_format_number(value), unit)
+    if isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _check_unit(unit) -> None:
+    if unit is not None and not isinstance(unit, str):
+        raise TypeError(
+            f"unit must be None or a string such as 'px', got {type(unit).__name__}"
+        )
+
+
+def format_value(value, unit: str | None = None) -> str:
+    """A measured value (or a threshold) written for a reader, in at most 120 characters.
+
+    Numbers get 3 significant figures (``1.23e-07``, ``0.694``, ``93.1``, ``12 300``; integers below
+    a million are exact) and the unit, with a space (``2.9 px``) except for ``°`` and ``%``
+    (``18°``); booleans read ``yes``/``no``; ``None`` reads ``—``. A dict becomes a short list
+    ``key: value; key: value`` (nested dicts flattened with dotted keys); a list of up to 4 numbers is
+    written out, a longer one as its range ``min – max (n values)``. Longer text is cut with ``…``.
+
+    Args:
+        value: a number, string, bool, ``None``, list or dict (as stored in the ledger).
+        unit: the unit of the numbers, if any.
+    Returns:
+        the text; never a 16-digit float or raw JSON.
+    """
+    _check_unit(unit)
+    if isinstance(value, dict):
+        parts = []
+        for key, item in _flatten(value):
+            text = (
+                _format_list(item, unit)
+                if isinstance(item, (list, tuple))
+                else ("{}" if isinstance(item, dict) else _format_scalar(item, unit))
+            )
+            parts.append(f"{key}: {text}")
+        return _truncate("; ".join(parts) if parts else "{}")
+    if isinstance(value, (list, tuple)):
+        return _truncate(_format_list(list(value), unit))
+    return _truncate(_format_scalar(value, unit))
+
+
+def format_margin(margin) -> str:
+    """A claim's margin as a factor: ``×1.05``, ``×340``, ``×0.71`` (below 1: the claim fails), or ``—``
+    when there is none."""
+    if margin is None:
+        return "—"
+    if not _is_number(margin):
+        raise TypeError(f"margin must be a number or None, got {type(margin).__name__}")
+    return "×" + _format_number(float(margin))
+
+
+def close_to_edge(margin, edge: float = EDGE) -> bool:
+    """Whether a claim sits close to the edge that would flip it: its margin lies strictly between
+    ``1 / edge`` and ``edge`` (default 1.25, a change of less than 25 % in the measured value).
+
+    A margin of ``None`` (none computed) is never close; neither is one of zero or below (the
+    measurement is far on the failing side).
+    """
+    if isinstance(edge, bool) or not _is_number(edge) or not edge > 1:
+        raise ValueError(f"edge must be a number above 1, got {edge!r}")
+    if margin is None:
+        return False
+    if not _is_number(margin):
+        raise TypeError(f"margin must be a number or None, got {type(margin).__name__}")
+    return 0 < margin and 1 / edge < margin < edge
+
+
+def format_spread(value: dict, unit: str | None = None) -> str:
+    """The spread of a replicated claim's value (as ``check_replicated`` records it):
+    ``min / median / max`` and how many replications hold, e.g. ``0.71 / 0.83 / 0.91 · 3/3 hold``.
+    """
+    _check_unit(unit)
+    if not isinstance(value, dict) or "n" not in value or "n_hold" not in value:
+        raise ValueError(
+            "format_spread needs the value of a replicated claim "
+            "(a dict with 'min', 'median', 'max', 'n' and 'n_hold')"
+        )
+    held = f"{value['n_hold']}/{value['n']} hold"
+    if value.get("median") is None:
+        return held
+    numbers = " / ".join(_format_number(value[k]) for k in ("min", "median", "max"))
+    return f"{_with_unit(numbers, unit)} · {held}"
+
+
 def _show(record: dict) -> None:
-    """Display a small badge with an anchor (``claim-1-1``) that the ledger page links to."""
+    """Display the claim where it is made: a badge with an anchor (``claim-1-1``) that the ledger
+    page links to, the statement, the readable value, the threshold, the margin and, for a replicated
+    claim, the spread over replications."""
     try:
         from IPython import get_ipython
         from IPython.display import HTML, display
@@ -145,23 +353,39 @@ def _show(record: dict) -> None:
         return
     if get_ipython() is None:
         return
+    display(HTML(_badge_html(record)))
+
+
+def _badge_html(record: dict) -> str:
     status = record["status"]
-    colour = {"holds": "#1a7f37", "refuted": "#b35900", "open": "#6e7781"}[status]
+    colour = STATUS_COLOURS[status]
     anchor = "claim-" + record["id"].replace(".", "-")
-    value = json.dumps(record["value"])
-    if len(value) > 120:
-        value = value[:117] + "..."
-    threshold = (
-        ""
-        if record["threshold"] is None
-        else f" (threshold {html.escape(json.dumps(record['threshold']))})"
-    )
-    display(
-        HTML(
-            f'<div class="equinotes-claim" id="{anchor}" style="border-left:4px solid {colour};padding:2px 8px;margin:4px 0">'
-            f'<b>Claim {html.escape(record["id"])}</b> — <span style="color:{colour}">{status}</span>: '
-            f"{html.escape(record['statement'])}<br><code>value = {html.escape(value)}</code>{threshold}</div>"
+    unit = record.get("unit")
+    value = record["value"]
+    if record.get("replicated") and isinstance(value, dict):
+        measured = format_spread(value, unit) + " (min / median / max)"
+    else:
+        measured = format_value(value, unit)
+    details = [f"measured {html.escape(measured)}"]
+    if record.get("threshold") is not None:
+        details.append(
+            f"threshold {html.escape(format_value(record['threshold'], unit))}"
         )
+    if record.get("margin") is not None:
+        text = f"margin {html.escape(format_margin(record['margin']))}"
+        if close_to_edge(record["margin"]):
+            text = f'<span style="color:#9a6700">⚠ {text}, close to its edge</span>'
+        details.append(text)
+    pill = (
+        f'<span style="background:{colour};color:#fff;border-radius:0.6em;'
+        f'padding:0 0.5em;font-size:0.85em">{status}</span>'
+    )
+    return (
+        f'<div class="equinotes-claim" id="{anchor}" style="border-left:4px solid {colour};'
+        f'padding:2px 8px;margin:4px 0">'
+        f"<b>Claim {html.escape(record['id'])}</b> {pill} "
+        f"{html.escape(record['statement'])}<br>"
+        f'<span style="font-size:0.9em">{" · ".join(details)}</span></div>'
     )
 
 
@@ -396,7 +620,7 @@ def check_replicated(
             sorted(per_margin, reverse=True)[combine - 1] if per_margin else None
         )
     text = statement.strip()
-    if rule not in text:
+    if rule.lower() not in text.lower():
         text = f"{text.rstrip('.')} ({rule})."
     record = {
         "id": id,

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -100,3 +101,144 @@ def test_bad_arguments(ledger, kwargs, error):
     with pytest.raises(error):
         claims.check(**args)
     assert not ledger.exists()
+
+
+# --- formatting for readers (the badge under a claim and the ledger page) ---------------------
+
+NNBSP = "\u202f"  # between groups of three digits
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (3.159046173095703e-06, "3.16e-06"),
+        (1.234e-07, "1.23e-07"),
+        (1e-20, "1e-20"),
+        (0.0001, "1e-04"),
+        (0.001, "0.001"),
+        (0.69431234, "0.694"),
+        (93.14159, "93.1"),
+        (2.0, "2"),
+        (0.5, "0.5"),
+        (0.0, "0"),
+        (-0.012345, "-0.0123"),
+        (999.7, f"1{NNBSP}000"),
+        (12345.6, f"12{NNBSP}300"),
+        (12345, f"12{NNBSP}345"),
+        (24, "24"),
+        (1.5e7, "1.5e+07"),
+        (True, "yes"),
+        (False, "no"),
+        (None, "—"),
+        ("nan", "nan"),
+        ("max C4 < min plain", "max C4 < min plain"),
+    ],
+)
+def test_format_value_numbers_and_scalars(value, text):
+    assert claims.format_value(value) == text
+
+
+def test_format_value_units():
+    assert claims.format_value(2.94, "px") == "2.94 px"
+    assert claims.format_value(18.23, "°") == "18.2°"
+    assert claims.format_value(5, "%") == "5%"
+    assert claims.format_value(True, "px") == "yes"
+    with pytest.raises(TypeError, match="unit"):
+        claims.format_value(1.0, unit=3)
+
+
+def test_format_value_dicts_and_lists():
+    assert (
+        claims.format_value({"warp_gap": 2.8385834411892574e-06, "ok": True})
+        == "warp_gap: 2.84e-06; ok: yes"
+    )
+    nested = {"float32": {"digits": 4.76837158203125e-07}, "layers": {}}
+    assert claims.format_value(nested) == "float32.digits: 4.77e-07; layers: {}"
+    assert claims.format_value([0.5, 0.25]) == "0.5, 0.25"
+    assert claims.format_value(list(range(10)), "px") == "0 – 9 px (10 values)"
+    assert claims.format_value({"curve": [0.71, 0.88, 0.93, 0.95, 0.975]}) == (
+        "curve: 0.71 – 0.975 (5 values)"
+    )
+    per_seed = [{"C4": 0.781, "plain": 0.962}, {"C4": 0.765, "plain": 0.971}]
+    assert (
+        claims.format_value(per_seed)
+        == "C4: 0.765 – 0.781; plain: 0.962 – 0.971 (2 entries)"
+    )
+    assert claims.format_value(["a", "b"]) == "a, b"
+    assert claims.format_value([[1, 2], [3]]) == "2 entries"
+    assert claims.format_value([]) == "none"
+
+
+def test_format_value_is_short_and_never_raw_json_or_long_floats():
+    value = {f"key_{i}": 0.1234567890123456 * (i + 1) for i in range(40)}
+    text = claims.format_value(value)
+    assert len(text) <= 120 and text.endswith("…")
+    assert "{" not in text and '"' not in text
+    assert not re.search(r"\d{5,}", text)
+
+
+def test_format_margin():
+    assert claims.format_margin(1.0512) == "×1.05"
+    assert claims.format_margin(340.2) == "×340"
+    assert claims.format_margin(0.714) == "×0.714"
+    assert claims.format_margin(None) == "—"
+    with pytest.raises(TypeError, match="margin"):
+        claims.format_margin("1.2")
+
+
+@pytest.mark.parametrize(
+    "margin, close",
+    [(1.1, True), (0.9, True), (1.0, True), (1.25, False), (0.8, False), (3.0, False)]
+    + [(None, False), (0.0, False), (-0.5, False)],
+)
+def test_close_to_edge(margin, close):
+    assert claims.close_to_edge(margin) is close
+
+
+def test_close_to_edge_arguments():
+    assert claims.close_to_edge(1.4, edge=1.5) and not claims.close_to_edge(1.4)
+    with pytest.raises(ValueError, match="edge"):
+        claims.close_to_edge(1.1, edge=1.0)
+    with pytest.raises(TypeError, match="margin"):
+        claims.close_to_edge("1.1")
+
+
+def test_format_spread_of_a_replicated_claim(ledger):
+    record = claims.check_replicated(
+        "4.2",
+        "Error below one pixel.",
+        [0.61234, 0.7012, 0.9421],
+        at_most=1.0,
+        unit="px",
+    )
+    assert (
+        claims.format_spread(record["value"], "px")
+        == "0.612 / 0.701 / 0.942 px · 3/3 hold"
+    )
+    passes = claims.check_replicated(
+        "1.5b",
+        "Worse in every run.",
+        [{"a": 1}, {"a": 2}],
+        passes=[True, False],
+        combine=1,
+    )
+    assert claims.format_spread(passes["value"]) == "1/2 hold"
+    with pytest.raises(ValueError, match="replicated"):
+        claims.format_spread({"value": 1.0})
+
+
+def test_badge_shows_readable_value_threshold_margin_and_spread(ledger):
+    record = claims.check_replicated(
+        "1.3", "Ratio <at least> 2.", [2.1, 2.5, 3.0], at_least=2.0
+    )
+    badge = claims._badge_html(record)
+    assert 'class="equinotes-claim"' in badge and 'id="claim-1-3"' in badge
+    assert "&lt;at least&gt;" in badge
+    assert "2.1 / 2.5 / 3" in badge and "3/3 hold" in badge
+    assert "threshold 2" in badge and "×1.05" in badge and "close to its edge" in badge
+    single = claims.check(
+        "0.2", "Gap.", 3.159046173095703e-06, holds=True, threshold=1e-5
+    )
+    badge = claims._badge_html(single)
+    assert "measured 3.16e-06" in badge and "×3.17" in badge
+    assert "3.159046" not in badge and "close to its edge" not in badge
