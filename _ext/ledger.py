@@ -13,8 +13,9 @@
   one is a warning, and the build runs with ``-W``, so it fails.
 * ``{execution-times}`` becomes a table of each notebook's measured execution time.
 
-The page's colours come from ``ledger_static/equinotes-ledger.css``, added to every page (a few rules,
-all scoped to the ledger's own classes).
+The page's colours come from ``ledger_static/equinotes.css``, added to every page: rules scoped to
+the ledger's own classes, and one that gives code cells room for the 88 columns notebooks are
+formatted to.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from equinotes.claims import (
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "ledger_static"
-CSS = "equinotes-ledger.css"
+CSS = "equinotes.css"
 SWEEP_COMMAND = "python scripts/sweep.py --seeds 0-2 --scale 1"
 
 

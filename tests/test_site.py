@@ -25,6 +25,48 @@ pytestmark = pytest.mark.slow
 # its own schema on every page that has widgets.
 BENIGN_CONSOLE = ("strict mode: use allowUnionTypes",)
 
+# Code must fit the page: at this window width no code cell may need a horizontal scrollbar.
+WINDOW_WIDTH = 1400
+# The code cells (MyST-NB puts each cell's source in div.cell_input) whose text is wider than their
+# box, each as the start of its longest line.
+OVERFLOWING_CODE_JS = """return Array.from(document.querySelectorAll('div.cell_input div.highlight pre'))
+  .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+  .map(pre => pre.textContent.split('\\n')
+    .reduce((a, b) => (b.length > a.length ? b : a), '').trim().slice(0, 80));"""
+# The ledger page: per-chapter sections with a summary line, and status badges coloured by the CSS.
+LEDGER_STATE_JS = """const sections = Array.from(document.querySelectorAll('section[id^="ledger-chapter-"]'));
+const badges = Array.from(document.querySelectorAll('table.equinotes-ledger .equinotes-badge'));
+return {
+  summaries: sections.map(s => (s.querySelector('p.equinotes-summary') || {}).innerText || ''),
+  badges: badges.length,
+  uncoloured: badges.filter(b => ['rgba(0, 0, 0, 0)', 'transparent']
+    .includes(getComputedStyle(b).backgroundColor)).length,
+  overall: (document.querySelector('p.equinotes-overall') || {}).innerText || '',
+};"""
+
+
+def overflowing_code(driver) -> list[str]:
+    """The code cells of the open page that overflow horizontally (start of their longest line)."""
+    return driver.execute_script(OVERFLOWING_CODE_JS)
+
+
+def ledger_problems(driver, n_claims: int) -> list[str]:
+    """What is missing from the open ledger page: per-chapter summaries, one badge per claim, colours."""
+    state = driver.execute_script(LEDGER_STATE_JS)
+    problems = []
+    if not re.search(r"\d+ claims checked by this build", state["overall"]):
+        problems.append("no overall summary line")
+    if not state["summaries"]:
+        problems.append("no per-chapter sections")
+    for text in state["summaries"]:
+        if not re.search(r"\d+ hold, \d+ refuted, \d+ open", text):
+            problems.append(f"a chapter summary reads {text!r}")
+    if state["badges"] != n_claims:
+        problems.append(f"{state['badges']} status badges for {n_claims} claims")
+    if state["uncoloured"]:
+        problems.append(f"{state['uncoloured']} status badges without a colour (CSS?)")
+    return problems
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
@@ -100,8 +142,16 @@ def test_every_page_renders_in_a_real_browser(site, tmp_path):
 
     shots = ROOT / "_build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
+    n_claims = len(
+        {
+            json.loads(line)["id"]
+            for line in (site / "ledger.jsonl").read_text().splitlines()
+            if line.strip()
+        }
+    )
     problems = []
     with serve(site / "html") as base, browser(tmp_path / "profile") as driver:
+        driver.set_window_size(WINDOW_WIDTH, 1800)
         for page in toc_pages():
             driver.get_log("browser")  # drop what earlier pages logged
             load(driver, f"{base}/{page}.html")
@@ -125,7 +175,8 @@ def test_every_page_renders_in_a_real_browser(site, tmp_path):
             if "$$" in body:
                 problems.append(f"{page}: raw $$ left in the text")
             broken = driver.execute_script(
-                "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+                "return Array.from(document.images)"
+                ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
             )
             if broken:
                 problems.append(f"{page}: images that did not load: {broken[:3]}")
@@ -155,5 +206,21 @@ def test_every_page_renders_in_a_real_browser(site, tmp_path):
             ]
             if errors:
                 problems.append(f"{page}: console errors: {errors[:3]}")
+            wide = overflowing_code(driver)
+            if wide:
+                problems.append(
+                    f"{page}: {len(wide)} code cells overflow at {WINDOW_WIDTH} px, e.g. {wide[:3]}"
+                )
             driver.save_screenshot(str(shots / (page.replace("/", "_") + ".png")))
+            if page == "book/ledger":
+                problems += [f"{page}: {p}" for p in ledger_problems(driver, n_claims)]
+                save_full_page(driver, shots / "book_ledger_full.png")
     assert not problems, "\n".join(problems)
+
+
+def save_full_page(driver, path, max_height: int = 16000) -> None:
+    """A screenshot of the whole page (the window made as tall as the page), then the window back."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(WINDOW_WIDTH, min(int(height) + 100, max_height))
+    driver.save_screenshot(str(path))
+    driver.set_window_size(WINDOW_WIDTH, 1800)
