@@ -153,9 +153,8 @@ def spread(values) -> dict:
 # Formatting for readers: the badge under a claim and the ledger page use the same helpers.
 
 _MAX_CHARS = 120
-_LIST_SHOWN = (
-    4  # a list of up to this many numbers is shown in full, a longer one as its range
-)
+# A list of up to this many numbers is shown in full, a longer one as its range.
+_LIST_SHOWN = 4
 _GLUED_UNITS = ("°", "%", "′", "″")  # written without a space: 18°, 5%
 _GROUP = "\u202f"  # narrow no-break space between groups of three digits: 12 300
 
