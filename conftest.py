@@ -12,6 +12,11 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 import pytest  # noqa: E402
 import torch  # noqa: E402  (after the thread settings, which torch reads when it loads)
 
+# CI checks two independent replications of every claim: the notebooks nbval executes run at
+# SEED 1 (their kernels inherit this environment), while the site build runs at SEED 0
+# (tests/site_helpers.py sets it for the build the tests make). A seed chosen by the user wins.
+os.environ.setdefault("EQUINOTES_SEED", "1")
+
 # Claims recorded while tests run go to a throwaway ledger, never to the site's (kernels inherit this).
 os.environ.setdefault(
     "EQUINOTES_LEDGER", os.path.join(ROOT, "_build", "test_ledger.jsonl")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import os
 import shutil
 import subprocess
 import sys
@@ -36,8 +37,14 @@ def toc_pages() -> list[str]:
     return pages
 
 
+def site_build_env() -> dict[str, str]:
+    """The environment of the site build: this one, at SEED 0 (as the README's build command runs
+    it), whatever seed the test session's notebooks use (conftest.py sets 1 for them)."""
+    return {**os.environ, "EQUINOTES_SEED": "0"}
+
+
 def build_offline_site(out: Path) -> subprocess.CompletedProcess:
-    """Build the offline variant of the site into ``out/_build`` (runs every notebook)."""
+    """Build the offline variant of the site into ``out/_build`` (runs every notebook at SEED 0)."""
     return subprocess.run(
         [
             sys.executable,
@@ -46,6 +53,7 @@ def build_offline_site(out: Path) -> subprocess.CompletedProcess:
             str(out),
         ],
         cwd=ROOT,
+        env=site_build_env(),
         capture_output=True,
         text=True,
     )
