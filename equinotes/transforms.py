@@ -9,8 +9,8 @@ Conventions (fixed once for the whole book, see the notation page):
 * ``align_corners=True`` everywhere: the pixel centres of the first and last row/column sit at -1 and
   +1 exactly, so quarter turns map pixel centres onto pixel centres.
 * Warping is pull-back: ``warp(I, phi) = I o phi``, i.e. the output at x is I sampled at phi(x).
-* Composition: ``compose(phi, psi)(x) = phi(psi(x))``, so ``warp(warp(I, phi), psi) = warp(I, compose(phi,
-psi))``.
+* Composition: ``compose(phi, psi)(x) = phi(psi(x))``, so
+  ``warp(warp(I, phi), psi) = warp(I, compose(phi, psi))``.
 """
 
 from __future__ import annotations
