@@ -10,7 +10,7 @@ claim that fails is recorded and the notebook goes on, so its later claims are r
 Outputs, under --out (default _build/sweep/):
   runs/<notebook>-seed<S>-scale<K>.jsonl  the claims ledger of one run
   runs/<notebook>-seed<S>-scale<K>.ipynb  the executed notebook (tracebacks of failing cells)
-  runs/<notebook>-seed<S>-scale<K>.log    what the kernel process wrote to its stderr
+  runs/<notebook>-seed<S>-scale<K>.log    what the kernel process wrote outside its cells
   summary.json  every run (completed, cell errors, seconds) and every claim: its status in each
                 run, how many runs held, whether the status was the same in every run, and the
                 min / median / max of its number; the site's ledger page shows it
