@@ -72,7 +72,9 @@ def test_notebook_uses_the_device_helper_and_no_downloads(path):
     assert "get_device()" not in sources, f"{path.name}: get_device() ignores DEVICE"
     # A literal seed is a random choice that a new SEED would not touch: derive it instead
     # (utils.derive_seed, utils.generator, utils.replicate_seeds).
-    fixed = re.findall(r"(?:manual_seed|seed_everything)\(\s*\d+\s*\)|\w*seed=\d+", sources)
+    fixed = re.findall(
+        r"(?:manual_seed|seed_everything)\(\s*\d+\s*\)|\w*seed=\d+", sources
+    )
     assert not fixed, f"{path.name}: literal seeds {fixed} ignore SEED"
 
 
