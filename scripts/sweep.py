@@ -1,6 +1,7 @@
 """Replicate the book's claims: run notebooks at several seeds and scales, and tabulate every claim.
 
     python scripts/sweep.py --seeds 0-4 --scale 1 2 [--notebooks 01 04]
+    python scripts/sweep.py --merge _build/sweep-scale1 _build/sweep-scale2 [--out _build/sweep]
 
 Each notebook runs once per (seed, scale) with papermill's parameter injection (SEED and SCALE
 are injected after the notebook's ``parameters`` cell, and ``EQUINOTES_SEED`` / ``EQUINOTES_SCALE``
@@ -15,6 +16,10 @@ Outputs, under --out (default _build/sweep/):
                 run, how many runs held, whether the status was the same in every run, and the
                 min / median / max of its number; the site's ledger page shows it
   summary.md    the same as Markdown tables, also printed at the end
+
+--merge combines earlier sweeps (each a folder with summary.json and runs/) into one summary under
+--out without running anything: e.g. seeds 0-2 at SCALE 1 and seed 0 at SCALE 2, which one sweep's
+grid of seeds x scales cannot express. A (notebook, seed, scale) run made by two of them is an error.
 
 Exit status: 0 when every run completed without a cell error and every claim had, in every run,
 the status its notebook expects ("holds", or an honest "refuted" / "open"); 1 otherwise; 2 for
@@ -122,8 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seeds",
         type=parse_seeds,
-        required=True,
-        help="seeds to run: '0-4', '0,2,5', '3' or '0-2,7'",
+        help="seeds to run: '0-4', '0,2,5', '3' or '0-2,7' (required unless --merge)",
+    )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="SWEEP_DIR",
+        help="combine these earlier sweeps' runs into one summary under --out; "
+        "runs nothing",
     )
     parser.add_argument(
         "--scale",
@@ -170,6 +182,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     """Parse and check the command line (argparse exits with status 2 on an error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.merge is not None:
+        if args.seeds is not None or args.notebooks is not None:
+            parser.error("--merge runs nothing: it takes no --seeds or --notebooks")
+        for folder in args.merge:
+            if not (folder / "summary.json").is_file():
+                parser.error(
+                    f"--merge {folder}: expected a sweep folder with summary.json"
+                )
+        return args
+    if args.seeds is None:
+        parser.error("the following arguments are required: --seeds (or --merge)")
     if not args.book.is_dir():
         parser.error(f"--book {args.book}: expected a folder of notebooks")
     try:
@@ -545,8 +568,62 @@ def write_summary(out: Path, summary: dict) -> None:
     (out / "summary.md").write_text(markdown(summary))
 
 
+def load_sweep(folder: Path) -> tuple[list[dict], list[list[dict]]]:
+    """The runs of an earlier sweep (from its summary.json) and each run's claims (its ledger)."""
+    summary = json.loads((folder / "summary.json").read_text())
+    runs = summary["runs"]
+    return runs, [read_records(folder / run["ledger"]) for run in runs]
+
+
+def merge(folders: list[Path], out: Path) -> int:
+    """Combine earlier sweeps into one summary under ``out`` (their ledgers and executed
+    notebooks copied to ``out/runs``); the exit status as for a sweep."""
+    import shutil
+
+    runs, records, made = [], [], {}
+    for folder in folders:
+        for run, run_records in zip(*load_sweep(folder)):
+            key = (run["notebook"], run["seed"], run["scale"])
+            if key in made:
+                raise ValueError(
+                    f"{run_name(*key)} is in both {made[key]} and {folder}: "
+                    "merge sweeps whose runs differ"
+                )
+            made[key] = folder
+            runs.append(run)
+            records.append(run_records)
+            (out / "runs").mkdir(parents=True, exist_ok=True)
+            for suffix in (".jsonl", ".ipynb", ".log"):
+                source = (folder / run["ledger"]).with_suffix(suffix)
+                target = out / "runs" / source.name
+                if source.is_file() and source.resolve() != target.resolve():
+                    shutil.copyfile(source, target)
+    notebooks = list(dict.fromkeys(run["notebook"] for run in runs))
+    summary = summarize(
+        runs,
+        records,
+        seeds=sorted({run["seed"] for run in runs}),
+        scales=sorted({run["scale"] for run in runs}),
+        notebooks=notebooks,
+        created=now(),
+    )
+    write_summary(out, summary)
+    print(markdown(summary))
+    problems = failures(runs, records)
+    for problem in problems:
+        print(f"not as expected: {problem}")
+    print(f"summary: {out / 'summary.json'}")
+    return 1 if problems else 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.merge is not None:
+        try:
+            return merge(args.merge, args.out)
+        except ValueError as error:
+            print(f"scripts/sweep.py: error: {error}", file=sys.stderr)
+            return 2
     import nbformat
     from tqdm import tqdm
 

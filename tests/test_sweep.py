@@ -274,6 +274,75 @@ def test_summarize_rejects_mismatched_lists():
         )
 
 
+def write_sweep(folder, runs, records):
+    """An earlier sweep on disk: summary.json and one ledger per run."""
+    (folder / "runs").mkdir(parents=True)
+    for run_, run_records in zip(runs, records):
+        lines = "".join(json.dumps(r) + "\n" for r in run_records)
+        (folder / run_["ledger"]).write_text(lines)
+    sweep.write_summary(
+        folder,
+        sweep.summarize(
+            runs,
+            records,
+            seeds=sorted({r["seed"] for r in runs}),
+            scales=sorted({r["scale"] for r in runs}),
+            notebooks=list(dict.fromkeys(r["notebook"] for r in runs)),
+            created="2026-12-01T06:40:00+00:00",
+        ),
+    )
+
+
+def test_merge_combines_sweeps_that_one_grid_cannot_express(tmp_path, capsys):
+    # seeds 0 and 1 at SCALE 1, then seed 0 at SCALE 2: not a grid of seeds x scales
+    write_sweep(
+        tmp_path / "scale1",
+        [run("01_a", 0), run("01_a", 1)],
+        [[record("1.2", "holds", 2.0, 1.5)], [record("1.2", "holds", 3.0, 1.3)]],
+    )
+    write_sweep(
+        tmp_path / "scale2",
+        [run("01_a", 0, scale=2)],
+        [[record("1.2", "refuted", 0.5, 0.8)]],
+    )
+    out = tmp_path / "all"
+    status = sweep.main(
+        [
+            "--merge",
+            str(tmp_path / "scale1"),
+            str(tmp_path / "scale2"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 1  # 1.2 is refuted at SCALE 2 but expected to hold
+    merged = json.loads((out / "summary.json").read_text())
+    assert [(r["seed"], r["scale"]) for r in merged["runs"]] == [(0, 1), (1, 1), (0, 2)]
+    assert merged["seeds"] == [0, 1] and merged["scales"] == [1, 2]
+    claim = merged["claims"]["1.2"]
+    assert claim["statuses"] == {"holds": 2, "refuted": 1} and not claim["consistent"]
+    assert claim["number"] == {"min": 0.5, "median": 2.0, "max": 3.0}
+    for run_ in merged["runs"]:
+        assert (out / run_["ledger"]).is_file()  # the ledgers travel with the summary
+    assert "not as expected: 01_a seed 0 scale 2" in capsys.readouterr().out
+
+
+def test_merge_refuses_a_run_made_twice_and_a_folder_without_a_summary(
+    tmp_path, capsys
+):
+    for name in ("a", "b"):
+        write_sweep(tmp_path / name, [run("01_a", 0)], [[record("1.2", "holds", 2.0)]])
+    both = ["--merge", str(tmp_path / "a"), str(tmp_path / "b")]
+    assert sweep.main(both + ["--out", str(tmp_path / "c")]) == 2
+    assert "01_a-seed0-scale1 is in both" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:
+        sweep.parse_args(["--merge", str(tmp_path)])
+    assert exit.value.code == 2 and "summary.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:
+        sweep.parse_args(["--merge", str(tmp_path / "a"), "--seeds", "0"])
+    assert exit.value.code == 2 and "runs nothing" in capsys.readouterr().err
+
+
 def test_markdown_table_has_a_column_per_run_and_flags_differences():
     _, _, summary = synthetic_sweep()
     text = sweep.markdown(summary)
