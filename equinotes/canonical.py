@@ -5,9 +5,9 @@
   estimate ``arg(z) / m`` moves by t (mod 2 pi / m): it is equivariant.
 * ``Canonicalized(backbone)`` turns each image back by its estimate before the backbone sees it: one
   forward pass, invariant to every angle up to interpolation, but discontinuous where the estimate is
-  (where |z| is near 0; ``orientation_ambiguity`` finds those inputs).
+  (where ``|z|`` is near 0; ``orientation_ambiguity`` finds those inputs).
 * ``FrameAveraged(backbone, group_elements)`` averages the backbone over the orbit of C_N (or over a frame
-  built on an estimate): continuous, exactly invariant under the group's exact actions, and |frame| times
+  built on an estimate): continuous, exactly invariant under the group's exact actions, and ``|frame|`` times
   the cost of the backbone.
 
 Angles are radians, counter-clockwise as displayed, as in ``groups.rotate``.
@@ -96,7 +96,7 @@ def orientation_estimate(
 
     ``arg(z) / order`` with z from ``orientation_moment``. Exact (to float precision) under ``groups.rot90``,
     which permutes the pixels and maps the sampled weights onto themselves; other angles up to
-    interpolation. Unstable where |z| is small compared with the mass
+    interpolation. Unstable where ``|z|`` is small compared with the mass
     (see ``orientation_ambiguity``).
 
     Args:
@@ -245,7 +245,7 @@ class FrameAveraged(nn.Module):
     order-2 axis estimate (defined mod pi) with the elements ``[0, pi]``: invariant to every angle up to
     interpolation, and continuous wherever the estimate is.
 
-    Cost: |frame| forward passes of the backbone per input (the frame is looped over, so the memory is
+    Cost: ``|frame|`` forward passes of the backbone per input (the frame is looped over, so the memory is
     that of one pass).
 
     Args:

@@ -92,7 +92,7 @@ def circular_harmonic_basis(
     that the pair still turns by a rotation of its coefficients, see ``steering_matrix``).
 
     Args:
-        size: grid side (>= 2). max_frequency: the largest |m| (>= 0), ``None`` for the ring limit only.
+        size: grid side (>= 2). max_frequency: the largest ``|m|`` (>= 0), ``None`` for the ring limit only.
         n_rings: number of radii (>= 1); ``None`` for ``(size + 1) // 2`` (one ring per pixel of radius).
         dtype: floating dtype of the result.
     Returns:
@@ -546,7 +546,7 @@ class HarmonicConv2d(nn.Module):
     A field of order m turns as ``z -> e^{i m t} z o R_t^{-1}``. Correlating it with the complex filter
     ``R_j(r) e^{i d theta}`` gives a field of order m + d, so the map from order m_in to order m_out uses
     ``sum_j c_j R_j(r) e^{i (m_out - m_in) theta}`` with learned complex ``c_j`` over the rings j of
-    ``circular_harmonic_basis`` that carry frequency |m_out - m_in| (the conjugate filter for a negative
+    ``circular_harmonic_basis`` that carry frequency ``|m_out - m_in|`` (the conjugate filter for a negative
     difference).
 
     Shapes: ``[B, in_channels, in_orders, 2, H, W]`` (real and imaginary parts; with ``real_input=True`` a
