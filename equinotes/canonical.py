@@ -6,6 +6,9 @@
 * ``Canonicalized(backbone)`` turns each image back by its estimate before the backbone sees it: one
   forward pass, invariant to every angle up to interpolation, but discontinuous where the estimate is
   (where ``|z|`` is near 0; ``orientation_ambiguity`` finds those inputs).
+* ``quarter_turn_canonical(images, score)`` picks, among the four quarter turns of each image, the one a score
+  ranks highest: chapter 4's search over the C4 orbit is a canonicalization of this kind, exactly equivariant
+  because turning the input only re-labels the candidates.
 * ``FrameAveraged(backbone, group_elements)`` averages the backbone over the orbit of C_N (or over a frame
   built on an estimate): continuous, exactly invariant under the group's exact actions, and ``|frame|`` times
   the cost of the backbone.
@@ -32,6 +35,7 @@ __all__ = [
     "Canonicalized",
     "canonicalize",
     "FrameAveraged",
+    "quarter_turn_canonical",
 ]
 
 
@@ -298,3 +302,36 @@ class FrameAveraged(nn.Module):
 
     def extra_repr(self) -> str:
         return f"frame of {len(self.angles)}, average={self.average!r}, anchored={self.estimator is not None}"
+
+
+def quarter_turn_canonical(images: torch.Tensor, score: Callable) -> tuple:
+    """Canonicalize over the C4 orbit: turn each image back by the quarter turn whose candidate scores best.
+
+    ``k*(x) = argmax_k score(rot90(x, -k))`` and the canonical image is ``rot90(x, -k*)``. Turning the input
+    by j quarter turns only re-labels the four candidates, so ``k*(rot90(x, j)) = k*(x) + j`` (mod 4) and the
+    canonical image is the same, exactly -- unless two candidates tie, where the choice (and so the
+    canonical image) jumps. Chapter 4's search over the C4 orbit chooses its start the same way.
+
+    Args:
+        images: ``[B, C, H, W]`` square. score: ``[B, C, H, W] -> [B]``, higher is better (e.g. a classifier's
+            largest probability: "which way up looks most like an upright digit").
+    Returns:
+        ``(canonical images [B, C, H, W], k* [B] int64 in 0..3)``.
+    """
+    check_images(images, square=True)
+    if not callable(score):
+        raise TypeError(
+            f"score must be a callable images -> [B], got {type(score).__name__}"
+        )
+    with torch.no_grad():
+        scores = [score(rot90(images, -k)) for k in range(4)]
+    for s in scores:
+        if not isinstance(s, torch.Tensor) or s.shape != (images.shape[0],):
+            raise ValueError(
+                f"score must return a tensor of shape [{images.shape[0]}], one number per image"
+            )
+    best = torch.stack(scores, dim=1).argmax(dim=1)
+    upright = torch.stack(
+        [rot90(images[i : i + 1], -int(k))[0] for i, k in enumerate(best.tolist())]
+    )
+    return upright, best.to(torch.int64)

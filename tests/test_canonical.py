@@ -204,3 +204,25 @@ def test_clear_errors_on_bad_input(plain):
         cn.FrameAveraged(plain, "C4")
     with pytest.raises(ValueError, match="group_elements"):
         cn.FrameAveraged(plain, 0)
+
+
+# ------------------------------------------------------------------- the C4 orbit search (chapter 4)
+def test_quarter_turn_canonical_is_exactly_equivariant(images, plain):
+    def score(x):
+        return torch.softmax(plain(x), dim=1).amax(dim=1)
+
+    upright, k = cn.quarter_turn_canonical(images, score)
+    assert upright.shape == images.shape and k.dtype == torch.int64
+    for j in (1, 2, 3):
+        up_j, k_j = cn.quarter_turn_canonical(groups.rot90(images, j), score)
+        assert torch.equal((k_j - k - j) % 4, torch.zeros_like(k))
+        assert torch.equal(up_j, upright)
+    # baseline: a score that ignores the input ties everywhere, and the choice no longer follows the turn
+    _, k_tie = cn.quarter_turn_canonical(
+        groups.rot90(images, 1), lambda x: torch.zeros(x.shape[0])
+    )
+    assert torch.equal(k_tie, torch.zeros_like(k_tie))
+    with pytest.raises(TypeError, match="score"):
+        cn.quarter_turn_canonical(images, 3)
+    with pytest.raises(ValueError, match="shape"):
+        cn.quarter_turn_canonical(images, lambda x: torch.zeros(2, 2))

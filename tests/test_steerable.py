@@ -325,3 +325,62 @@ def test_clear_errors_on_bad_input():
         st.interpolation_floor(torch.rand(2, 1, 8, 6), 0.3)
     with pytest.raises(TypeError, match="callable"):
         st.match_widths(3)
+
+
+# ---------------------------------------------------------------------------------- sweeps over angles
+def test_split_angle_and_turn():
+    for angle, k, r in [
+        (0.0, 0, 0.0),
+        (math.pi / 2, 1, 0.0),
+        (math.pi / 4, 1, -math.pi / 4),
+    ]:
+        got = st.split_angle(angle)
+        assert got[0] == k and abs(got[1] - r) < 1e-12, (angle, got)
+    k, r = st.split_angle(math.radians(95))
+    assert k == 1 and abs(r - math.radians(5)) < 1e-12
+    assert (
+        st.split_angle(-math.pi / 2) == (3, 0.0) and st.split_angle(2 * math.pi)[1] == 0
+    )
+    x = torch.rand(3, 1, 12, 12, dtype=torch.float64)
+    # quarter turns do not resample; other turns match groups.rotate up to float rounding
+    assert torch.equal(st.turn(x, 3 * math.pi / 2), groups.rot90(x, 3))
+    a = math.radians(100)
+    assert (st.turn(x, a) - groups.rotate(x, a)).abs().max() < 1e-5
+    # baseline: the remainder matters (turning by the quarter turns alone is far off)
+    assert (groups.rot90(x, 1) - groups.rotate(x, a)).abs().max() > 0.1
+
+
+def test_outputs_by_angle_periodic_shortcut_and_control():
+    torch.manual_seed(0)
+    c4 = models.C4CNN().double().eval()
+    x = st.smooth_blobs(4, seed=3)
+    angles = [math.radians(d) for d in range(0, 360, 30)]
+    full = st.outputs_by_angle(c4, x, angles, batch_size=3)
+    assert full.shape == (len(angles), 4, 10)
+    # exactly rot90-invariant model: the shortcut gives the same outputs from a quarter of the passes
+    periodic = st.outputs_by_angle(c4, x, angles, quarter_periodic=True)
+    assert (full - periodic).abs().max() < 1e-10
+    with torch.no_grad():
+        assert (full[3] - c4(groups.rot90(x, 1))).abs().max() < 1e-12
+    # baseline: the plain CNN is not rot90-invariant, and the shortcut would hide it
+    plain = models.PlainCNN().double().eval()
+    p_full = st.outputs_by_angle(plain, x, angles)
+    assert (p_full - st.outputs_by_angle(plain, x, angles, True)).abs().max() > 1e-3
+    # the control keeps the orientation: at a quarter turn it is the input itself
+    back = st.outputs_by_angle(
+        plain, x, [math.pi / 2, math.radians(30)], turned_back=True
+    )
+    with torch.no_grad():
+        assert torch.equal(back[0], plain(x))
+        assert (
+            back[1]
+            - plain(
+                groups.rotate(groups.rotate(x, math.radians(30)), -math.radians(30))
+            )
+        ).abs().max() < 1e-6
+    with pytest.raises(TypeError, match="angles"):
+        st.outputs_by_angle(plain, x, 0.3)
+    with pytest.raises(ValueError, match="empty"):
+        st.outputs_by_angle(plain, x, [])
+    with pytest.raises(TypeError, match="Module"):
+        st.outputs_by_angle(lambda y: y, x, [0.0])
