@@ -56,6 +56,7 @@ __all__ = [
     "split_angle",
     "turn",
     "outputs_by_angle",
+    "relative_change",
 ]
 
 
@@ -1065,7 +1066,8 @@ def outputs_by_angle(
 
     def evaluate(angle):
         k, r = split_angle(angle)
-        key = (0 if quarter_periodic else k, round(r, 12))
+        # the control does not depend on k; an exactly rot90-invariant model does not either
+        key = (0 if quarter_periodic or turned_back else k, round(r, 12))
         if key not in cache:
             out = []
             for i in range(0, images.shape[0], batch_size):
@@ -1079,3 +1081,26 @@ def outputs_by_angle(
         return cache[key]
 
     return torch.stack([evaluate(a) for a in angles])
+
+
+def relative_change(outputs: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """How far each output moved from the reference, in units of the spread of the reference outputs.
+
+    ``|outputs[a, i] - reference[i]| / s`` with ``s`` the root-mean-square distance of the reference outputs
+    from their mean over the images: the measure of ``rotation_invariance_error`` and
+    ``interpolation_floor``, applied to a whole sweep (e.g. ``outputs_by_angle`` against its angle 0).
+
+    Args:
+        outputs: ``[A, N, ...]``. reference: ``[N, ...]`` with N >= 2.
+    Returns:
+        ``[A, N]``.
+    """
+    for name, t in (("outputs", outputs), ("reference", reference)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating torch.Tensor")
+    if outputs.dim() < 2 or tuple(outputs.shape[1:]) != tuple(reference.shape):
+        raise ValueError(
+            f"outputs must have shape [A, *reference.shape], got {tuple(outputs.shape)} "
+            f"and {tuple(reference.shape)}"
+        )
+    return torch.stack([_relative_gap(o, reference, spread=True) for o in outputs])

@@ -384,3 +384,21 @@ def test_outputs_by_angle_periodic_shortcut_and_control():
         st.outputs_by_angle(plain, x, [])
     with pytest.raises(TypeError, match="Module"):
         st.outputs_by_angle(lambda y: y, x, [0.0])
+
+
+def test_relative_change_matches_the_invariance_error():
+    torch.manual_seed(0)
+    plain = models.PlainCNN().double().eval()
+    x = st.smooth_blobs(6, seed=4)
+    t = math.radians(30)
+    out = st.outputs_by_angle(plain, x, [0.0, t])
+    err = st.relative_change(out, out[0])
+    assert err.shape == (2, 6) and err[0].abs().max() == 0
+    assert (err[1] - st.rotation_invariance_error(plain, x, t)).abs().max() < 1e-6
+    back = st.outputs_by_angle(plain, x, [t], turned_back=True)
+    floor = st.relative_change(back, out[0])[0]
+    assert (floor - st.interpolation_floor(x, t, plain)).abs().max() < 1e-6
+    with pytest.raises(ValueError, match="shape"):
+        st.relative_change(out, out[0, :3])
+    with pytest.raises(TypeError, match="floating"):
+        st.relative_change(out.long(), out[0])
