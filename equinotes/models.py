@@ -42,6 +42,8 @@ __all__ = [
     "C4CNN",
     "count_parameters",
     "prediction_invariance_error",
+    "matched_noise",
+    "matched_noise_change",
     "recalibrate_batchnorm",
 ]
 
@@ -407,6 +409,72 @@ def prediction_invariance_error(
         for k in (1, 2, 3)
     ]
     return torch.stack(gaps).amax(dim=0)
+
+
+def _total_variation(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Row-wise total-variation distance of probability vectors ``[N, K]`` -> ``[N]``."""
+    return 0.5 * (p - q).abs().sum(dim=1)
+
+
+def matched_noise(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian noise of the same L2 size as each quarter turn's change of each image.
+
+    For each image x and k = 1, 2, 3: a Gaussian direction scaled so that its L2 norm equals
+    ``||rot90(x, k) - x||``. Adding it moves x as far as turning it does, in a random direction: the
+    non-group perturbation that ``prediction_invariance_error`` is compared with.
+
+    Args:
+        images: ``[N, C, H, W]`` square, floating point.
+        generator: a ``torch.Generator`` on the CPU (the noise is drawn there).
+    Returns:
+        ``[3, N, C, H, W]`` in the images' dtype, on the CPU; index k - 1 matches the turn by k.
+    """
+    check_images(images, name="images", square=True)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator, got {type(generator).__name__}"
+        )
+    x = images.detach().cpu()
+    noise = torch.randn((3, *x.shape), generator=generator, dtype=x.dtype)
+    target = torch.stack([(rot90(x, k) - x).flatten(1).norm(dim=1) for k in (1, 2, 3)])
+    size = noise.flatten(2).norm(dim=2)  # [3, N]
+    return noise * (target / size).view(3, -1, 1, 1, 1)
+
+
+def matched_noise_change(
+    model: nn.Module,
+    images: torch.Tensor,
+    generator: torch.Generator,
+    batch_size: int = 500,
+) -> torch.Tensor:
+    """How much a classifier's prediction changes under ``matched_noise``: the baseline for
+    ``prediction_invariance_error``.
+
+    For each image x: ``max_k TV(softmax(model(x + noise_k)), softmax(model(x)))`` over k = 1, 2, 3,
+    with ``noise_k`` of the same L2 size as ``rot90(x, k) - x``. A model whose predictions are
+    uncertain on some images changes them under *any* perturbation there; dividing the quarter-turn
+    change by this one separates a missing symmetry from mere sensitivity.
+
+    Args:
+        model: a classifier ``[B, C, H, W] -> [B, n_classes]``.
+        images: ``[N, C, H, W]`` square.
+        generator: a CPU ``torch.Generator`` for the noise.
+        batch_size: images per forward pass.
+    Returns:
+        ``[N]`` float tensor on the CPU, in the images' dtype.
+    """
+    from .training import predict
+
+    noise = matched_noise(images, generator)
+    x = images.detach().cpu()
+    p0 = torch.softmax(predict(model, x, batch_size), dim=1)
+    changes = [
+        _total_variation(
+            torch.softmax(predict(model, x + noise[k], batch_size), dim=1), p0
+        )
+        for k in range(3)
+    ]
+    return torch.stack(changes).amax(dim=0)
 
 
 def recalibrate_batchnorm(

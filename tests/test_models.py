@@ -224,6 +224,46 @@ def test_c4cnn_invariant_in_eval_mode_and_prediction_invariance_error():
         models.prediction_invariance_error(model, torch.rand(2, 1, 12, 8))
 
 
+def test_matched_noise_has_the_size_of_each_quarter_turn_and_follows_the_generator():
+    x = torch.rand(5, 1, 8, 8, dtype=torch.float64)
+    # image 1 is made C4-symmetric: turning it moves nothing
+    x[1] = sum(groups.rot90(x[1:2], k)[0] for k in range(4))
+    noise = models.matched_noise(x, torch.Generator().manual_seed(0))
+    assert noise.shape == (3, 5, 1, 8, 8) and noise.dtype == torch.float64
+    for k in (1, 2, 3):
+        turned = (groups.rot90(x, k) - x).flatten(1).norm(dim=1)
+        torch.testing.assert_close(noise[k - 1].flatten(1).norm(dim=1), turned)
+    assert noise[:, 1].abs().max() < 1e-12  # a symmetric image: turning moves nothing
+    again = models.matched_noise(x, torch.Generator().manual_seed(0))
+    other = models.matched_noise(x, torch.Generator().manual_seed(1))
+    assert torch.equal(noise, again) and not torch.equal(noise, other)
+    with pytest.raises(TypeError, match="Generator"):
+        models.matched_noise(x, 0)
+    with pytest.raises(ValueError, match="square"):
+        models.matched_noise(torch.rand(2, 1, 8, 6), torch.Generator())
+
+
+def test_matched_noise_change_separates_sensitivity_from_symmetry():
+    torch.manual_seed(6)
+    x = torch.rand(16, 1, 12, 12)
+    c4 = models.C4CNN(n_classes=3, widths=(2, 3, 4)).eval()
+    gen = torch.Generator().manual_seed(2)
+    change = models.matched_noise_change(c4, x, gen, batch_size=5)
+    # the C4 CNN ignores quarter turns but not noise of the same size
+    assert change.shape == (16,) and change.max() > 1e-4 and change.max() <= 1
+    assert models.prediction_invariance_error(c4, x).max() <= 1e-5
+
+    class Constant(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.tensor([1.0, -1.0]))
+
+        def forward(self, images):
+            return self.bias.expand(len(images), 2)
+
+    assert models.matched_noise_change(Constant(), x, gen).abs().max() == 0
+
+
 def test_recalibrate_batchnorm_sets_exact_statistics_and_keeps_invariance():
     torch.manual_seed(5)
     model = models.C4CNN(n_classes=3, widths=(2, 3, 4))
