@@ -19,7 +19,11 @@ says ``f(rho_in(g) x) = rho_out(g) f(x)``. This module
 * solves the square exactly for *linear* ``f = W``: ``intertwiner_basis`` returns an exact (sympy,
   rational) basis of ``{W : rho_out(g) W = W rho_in(g) for all generators g}``, ``character_dimension``
   predicts its dimension from characters, ``reynolds`` projects any matrix onto it, and
-  ``project_onto_span`` does the same by least squares against a basis (the nearest-point check).
+  ``project_onto_span`` does the same by least squares against a basis (the nearest-point check);
+* for *permutation* representations, reads the solution off the group's orbits: ``orbit_pattern``
+  labels each (output index, input index) pair by its orbit (the weight-sharing pattern: entries with
+  one label share one weight), ``orbit_basis`` gives the orbit indicator matrices (a basis of the
+  equivariant maps) and ``burnside_count`` counts the orbits with Burnside's lemma.
 
 Representation matrices act on column vectors; images ``[H, W]`` are flattened row-major.
 """
@@ -34,7 +38,7 @@ import sympy as sp
 import torch
 
 from .equivariance import equivariance_error, symmetrize
-from .groups import FiniteGroup, rot90
+from .groups import FiniteGroup, rot90, shift
 from .utils import check_int
 
 __all__ = [
@@ -48,12 +52,17 @@ __all__ = [
     "SetLayer",
     "permutation_matrix",
     "rotation_representation",
+    "translation_representation",
     "trivial_representation",
+    "permutation_of",
     "intertwiner_basis",
     "character_dimension",
     "reynolds",
     "project_onto_span",
     "basis_to_tensor",
+    "orbit_pattern",
+    "orbit_basis",
+    "burnside_count",
 ]
 
 
@@ -525,6 +534,18 @@ def rotation_representation(size: int, k: int = 1) -> sp.Matrix:
     return sp.Matrix(images.T.round().to(torch.int64).tolist())
 
 
+def translation_representation(size: int, dy: int = 0, dx: int = 1) -> sp.Matrix:
+    """The ``size^2 x size^2`` permutation matrix of the cyclic shift ``groups.shift(., (dy, dx))``
+    of ``size x size`` images flattened row-major (pixel ``(i, j)`` moves to
+    ``((i + dy) mod size, (j + dx) mod size)``)."""
+    size = check_int("size", size, minimum=1)
+    dy, dx = check_int("dy", dy), check_int("dx", dx)
+    n = size * size
+    basis = torch.eye(n, dtype=torch.float64).reshape(n, size, size)
+    images = shift(basis, (dy, dx)).reshape(n, n)  # row i = vec(shift(e_i))
+    return sp.Matrix(images.T.round().to(torch.int64).tolist())
+
+
 def trivial_representation(dim: int = 1) -> sp.Matrix:
     """The identity matrix of size ``dim``: the group does nothing (use it as rho_out for invariance)."""
     return sp.eye(check_int("dim", dim, minimum=1))
@@ -690,3 +711,155 @@ def project_onto_span(W: torch.Tensor, basis) -> torch.Tensor:
     A = B.reshape(B.shape[0], -1).T.to(W.dtype)  # [m n, k]
     coef = torch.linalg.lstsq(A, W.reshape(-1, 1)).solution
     return (A @ coef).reshape(W.shape)
+
+
+# ----------------------------------------------------------------- permutation representations: orbits
+def permutation_of(matrix) -> list:
+    """The permutation ``p`` of a permutation matrix ``P`` (``P e_i = e_{p(i)}``), as a list of ints.
+
+    Args:
+        matrix: an ``n x n`` matrix (sympy, torch, numpy or nested lists) with one 1 in each row and
+            each column and 0 elsewhere.
+    Raises:
+        ValueError: when ``matrix`` is not a permutation matrix.
+    """
+    P = _square(_to_sympy(matrix, "permutation matrix"), "permutation matrix")
+    n = P.rows
+    if any(v not in (0, 1) for v in P):
+        raise ValueError("a permutation matrix has entries 0 and 1 only")
+    perm = []
+    for i in range(n):
+        column = [r for r in range(n) if P[r, i] == 1]
+        if len(column) != 1:
+            raise ValueError(
+                f"column {i} of a permutation matrix must hold exactly one 1"
+            )
+        perm.append(column[0])
+    if sorted(perm) != list(range(n)):
+        raise ValueError("a permutation matrix has exactly one 1 in each row")
+    return perm
+
+
+def _generator_permutations(rho_in, rho_out):
+    if isinstance(rho_in, (sp.MatrixBase, torch.Tensor, np.ndarray)) or isinstance(
+        rho_out, (sp.MatrixBase, torch.Tensor, np.ndarray)
+    ):
+        raise TypeError(
+            "rho_in and rho_out must be sequences of matrices (one per generator)"
+        )
+    p_in = [permutation_of(m) for m in rho_in]
+    p_out = [permutation_of(m) for m in rho_out]
+    if not p_in or len(p_in) != len(p_out):
+        raise ValueError(
+            "give one rho_in and one rho_out permutation matrix per generator, got "
+            f"{len(p_in)} and {len(p_out)}"
+        )
+    n, m = len(p_in[0]), len(p_out[0])
+    if any(len(p) != n for p in p_in) or any(len(p) != m for p in p_out):
+        raise ValueError(
+            "all rho_in matrices must have one size and all rho_out matrices another"
+        )
+    return p_in, p_out, n, m
+
+
+def orbit_pattern(rho_in: Sequence, rho_out: Sequence) -> torch.Tensor:
+    """The weight-sharing pattern of the equivariant linear maps between permutation representations.
+
+    The group generated by the given generators acts on the pairs (output index i, input index j) by
+    ``g.(i, j) = (p_out(i), p_in(j))``, where ``p`` is the permutation of each generator's matrix.
+    ``W`` satisfies ``rho_out(g) W = W rho_in(g)`` exactly when it is constant on each orbit of pairs,
+    so the orbits say which entries of an equivariant ``W`` share one weight.
+
+    Args:
+        rho_in: ``n x n`` permutation matrices, one per generator. rho_out: ``m x m`` permutation
+            matrices, the same generators acting on the output, in the same order.
+    Returns:
+        ``[m, n]`` int64 tensor of orbit labels ``0 .. k-1``, numbered in the order in which the
+        orbits first appear when the entries are read row by row (so the labelling is canonical).
+    """
+    p_in, p_out, n, m = _generator_permutations(rho_in, rho_out)
+    parent = list(range(m * n))
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for pi, po in zip(p_in, p_out):
+        for i in range(m):
+            for j in range(n):
+                a, b = find(i * n + j), find(po[i] * n + pi[j])
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    labels, out = {}, []
+    for k in range(m * n):
+        out.append(labels.setdefault(find(k), len(labels)))
+    return torch.tensor(out, dtype=torch.int64).reshape(m, n)
+
+
+def orbit_basis(rho_in: Sequence, rho_out: Sequence) -> list:
+    """The indicator matrices of the orbits of ``orbit_pattern``: a basis of the equivariant maps.
+
+    Args:
+        rho_in, rho_out: as for ``orbit_pattern`` (permutation matrices, one per generator).
+    Returns:
+        a list of ``m x n`` sympy Matrices of 0s and 1s, one per orbit, in label order; every
+        equivariant ``W`` is ``sum_k w_k B_k`` with one weight ``w_k`` per orbit.
+    """
+    pattern = orbit_pattern(rho_in, rho_out)
+    m, n = pattern.shape
+    labels = pattern.tolist()
+    k = int(pattern.max()) + 1
+    basis = [sp.zeros(m, n) for _ in range(k)]
+    for i in range(m):
+        for j in range(n):
+            basis[labels[i][j]][i, j] = 1
+    return basis
+
+
+def burnside_count(
+    rho_in: Sequence, rho_out: Sequence, max_order: int = 100_000
+) -> sp.Rational:
+    """The number of orbits of pairs (output index, input index), by Burnside's lemma::
+
+        number of orbits = mean over g in G of |{(i, j) : g.(i, j) = (i, j)}|
+                         = mean over g in G of fix_out(g) * fix_in(g),
+
+    where G is the group generated by the given generators (enumerated here, element by element,
+    as pairs of permutations) and ``fix`` counts the points a permutation leaves in place. This
+    does not use ``orbit_pattern``: it is an independent count of the same orbits.
+
+    Args:
+        rho_in, rho_out: permutation matrices, one per generator (as for ``orbit_pattern``).
+        max_order: stop with ValueError if the group has more elements than this.
+    Returns:
+        an exact sympy Rational (an integer, the number of orbits).
+    """
+    p_in, p_out, n, m = _generator_permutations(rho_in, rho_out)
+    max_order = check_int("max_order", max_order, minimum=1)
+    gens = [(tuple(a), tuple(b)) for a, b in zip(p_in, p_out)]
+    identity = (tuple(range(n)), tuple(range(m)))
+    seen, frontier = {identity}, [identity]
+    while frontier:
+        new = []
+        for g_in, g_out in frontier:
+            for h_in, h_out in gens:
+                e = (
+                    tuple(h_in[g_in[i]] for i in range(n)),
+                    tuple(h_out[g_out[i]] for i in range(m)),
+                )
+                if e not in seen:
+                    seen.add(e)
+                    new.append(e)
+                    if len(seen) > max_order:
+                        raise ValueError(
+                            f"the generated group has more than {max_order} elements"
+                        )
+        frontier = new
+    total = 0
+    for g_in, g_out in seen:
+        fixed_in = sum(i == p for i, p in enumerate(g_in))
+        fixed_out = sum(i == p for i, p in enumerate(g_out))
+        total += fixed_in * fixed_out
+    return sp.Rational(total, len(seen))

@@ -20,6 +20,22 @@ Two ways to get it:
 
 ``feedback_rounds`` plays operator: it corrects the decision for one name at a time, fine-tunes, and
 counts how many corrections it takes until the decision is right for every name.
+
+Averaging over a group that moves every name to every other gives a function that cannot depend on
+the name: it is the same as deleting the name input. Some decisions must depend on the name, because
+they *refer to* a person: "report a" must become "report b" when a is renamed b. Cases with two
+people, ``people [B, 2]`` (name indices, two distinct names), and a ``ReportModel`` that decides whom
+to report make this the equivariance square::
+
+    (a, b, s) --rename by pi--> (pi a, pi b, s)
+        |                             |
+      report                        report
+        v                             v
+    reported name --rename by pi--> pi(reported name)
+
+``ReportModel(read_names=False)`` is equivariant by construction: it decides on the roles (the first
+or the second person named) without reading names, and reports whoever holds the role;
+``renaming_average`` shows that averaging any report model over all renamings gives such a model.
 """
 
 from __future__ import annotations
@@ -45,6 +61,10 @@ __all__ = [
     "fine_tune",
     "FeedbackResult",
     "feedback_rounds",
+    "make_report_cases",
+    "ReportModel",
+    "renaming_average",
+    "report_equivariance",
 ]
 
 NAMES = (
@@ -240,27 +260,58 @@ def make_cases(
     return names, situations, (situations @ w > 0).to(w.dtype)
 
 
+def _check_cases(cases, n_names: int) -> torch.Tensor:
+    if (
+        not isinstance(cases, torch.Tensor)
+        or cases.dtype not in (torch.int64, torch.int32)
+        or cases.dim() not in (1, 2)
+        or (cases.dim() == 2 and cases.shape[1] != 2)
+    ):
+        raise TypeError(
+            "cases must be an integer tensor [K] (one name each) or [K, 2] (two people each)"
+        )
+    if cases.shape[0] == 0:
+        raise ValueError("cases is empty")
+    if cases.min() < 0 or cases.max() >= n_names:
+        raise ValueError(f"name indices must be in 0..{n_names - 1}")
+    return cases.to(torch.int64)
+
+
 @torch.no_grad()
 def decisions(
-    model: torch.nn.Module, situations: torch.Tensor, n_names: int | None = None
+    model: torch.nn.Module,
+    situations: torch.Tensor,
+    n_names: int | None = None,
+    cases: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The decision table: ``[N, S]`` booleans, entry (a, s) is "act" for name a in situation s."""
+    """The decision table: ``[K, S]`` booleans, entry (k, s) is "logit > 0" for case k in situation s.
+
+    Args:
+        model: called as ``model(cases, situations)``. situations: ``[S, d]``.
+        n_names: the number of names (default ``model.n_names``).
+        cases: ``[K]`` name indices or ``[K, 2]`` pairs of people (for a ``ReportModel``: entry
+            True reports the first person). Default: every name, ``0 .. n_names-1``.
+    """
     if not isinstance(situations, torch.Tensor) or situations.dim() != 2:
         raise TypeError("situations must be a tensor [S, d]")
     n_names = (
         model.n_names if n_names is None else check_int("n_names", n_names, minimum=1)
     )
-    S = situations.shape[0]
-    names = torch.arange(n_names, device=situations.device).repeat_interleave(S)
-    logits = model(names, situations.repeat(n_names, 1))
-    return (logits > 0).reshape(n_names, S)
+    if cases is None:
+        cases = torch.arange(n_names, device=situations.device)
+    cases = _check_cases(cases, n_names).to(situations.device)
+    S, K = situations.shape[0], cases.shape[0]
+    logits = model(cases.repeat_interleave(S, dim=0), situations.repeat(K, 1))
+    return (logits > 0).reshape(K, S)
 
 
 def swap_disagreement(table: torch.Tensor, group_a, group_b=None) -> float:
     """Fraction of (name a, name b, situation) with a != b where swapping a for b changes the decision.
 
     Args:
-        table: ``[N, S]`` decision table. group_a: name indices. group_b: other names (default: group_a).
+        table: ``[N, S]`` decision table (booleans; other dtypes are compared entry by entry).
+            group_a: name indices (or, for a table over cases, case indices). group_b: other
+            names (default: group_a).
     """
     if not isinstance(table, torch.Tensor) or table.dim() != 2:
         raise TypeError("table must be a [N, S] tensor of decisions")
@@ -272,12 +323,20 @@ def swap_disagreement(table: torch.Tensor, group_a, group_b=None) -> float:
     )
     if a.numel() == 0 or b.numel() == 0:
         raise ValueError("name groups must be non-empty")
-    diff = table[a][:, None, :] != table[b][None, :, :]  # [|a|, |b|, S]
-    distinct = (a[:, None] != b[None, :]).float()[:, :, None]
-    pairs = distinct.sum() * table.shape[1]
-    if pairs == 0:
+    distinct = int((a[:, None] != b[None, :]).sum())
+    if distinct == 0:
         raise ValueError("need at least two distinct names")
-    return float((diff.float() * distinct).sum() / pairs)
+    pairs = distinct * table.shape[1]
+    if table.dtype == torch.bool:
+        # Count, per situation, the "act" entries of each group: a pair disagrees when one
+        # acts and the other does not (a pair of equal indices never does), so no
+        # [|a|, |b|, S] tensor is needed.
+        ka, kb = table[a].sum(dim=0).double(), table[b].sum(dim=0).double()
+        disagree = ka * (b.numel() - kb) + (a.numel() - ka) * kb
+        return float(disagree.sum() / pairs)
+    diff = table[a][:, None, :] != table[b][None, :, :]  # [|a|, |b|, S]
+    mask = (a[:, None] != b[None, :])[:, :, None]
+    return float((diff & mask).sum().double() / pairs)
 
 
 def fine_tune(
@@ -315,13 +374,17 @@ def fine_tune(
 
 @dataclass
 class FeedbackResult:
-    """What ``feedback_rounds`` saw: ``given`` lists the names corrected in order; ``fixed_after[i]`` is how
-    many names decide correctly after i+1 corrections; ``all_fixed`` whether every name ended correct."""
+    """What ``feedback_rounds`` saw: ``given`` lists the cases corrected in order (indices into the
+    cases); ``fixed_after[i]`` is how many cases decide correctly after i+1 corrections;
+    ``before`` and ``after[i]`` are the decisions of every case (lists of bools) before any
+    correction and after i+1 corrections; ``all_fixed`` whether every case ended correct."""
 
     given: list = field(default_factory=list)
     fixed_after: list = field(default_factory=list)
     all_fixed: bool = False
     model: torch.nn.Module | None = None
+    before: list = field(default_factory=list)
+    after: list = field(default_factory=list)
 
     @property
     def n_feedback(self) -> int:
@@ -337,17 +400,21 @@ def feedback_rounds(
     steps: int = 60,
     lr: float = 1e-2,
     max_rounds: int | None = None,
+    cases: torch.Tensor | None = None,
 ) -> FeedbackResult:
-    """Correct the decision in one situation, one name at a time, until every name gets it right.
+    """Correct the decision in one situation, one case at a time, until every case gets it right.
 
-    Each round picks the first name in ``order`` whose decision is still wrong, adds the case
-    (name, situation, wanted) to the feedback set, and fine-tunes (``fine_tune``) a copy of the model
-    on all feedback so far. The input model is not changed.
+    Each round picks the first case in ``order`` whose decision is still wrong, adds it (case,
+    situation, wanted) to the feedback set, and fine-tunes (``fine_tune``) a copy of the model on all
+    feedback so far. The input model is not changed.
 
     Args:
         situation: ``[d]``, the situation the operator corrects. wanted: the right decision there.
-        replay: old training cases, as for ``fine_tune``. order: name indices in the order the operator
-            meets them (default 0..N-1). max_rounds: stop after this many corrections (default N).
+        replay: old training cases, as for ``fine_tune``. order: case indices in the order the
+            operator meets them (default 0..K-1). max_rounds: stop after this many corrections
+            (default K).
+        cases: the cases the operator checks: ``[K]`` names (default: every name) or ``[K, 2]``
+            pairs of people for a ``ReportModel``.
     Returns:
         a ``FeedbackResult`` (its ``model`` is the corrected copy).
     """
@@ -355,36 +422,220 @@ def feedback_rounds(
         raise TypeError("situation must be a 1-D tensor [d]")
     if not isinstance(wanted, bool):
         raise TypeError("wanted must be a bool (the right decision)")
-    n = model.n_names
+    if cases is None:
+        cases = torch.arange(model.n_names, device=situation.device)
+    cases = _check_cases(cases, model.n_names).to(situation.device)
+    n = cases.shape[0]
     order = (
         list(range(n))
         if order is None
         else [check_int("order entry", i, minimum=0) for i in order]
     )
     if sorted(order) != list(range(n)):
-        raise ValueError(f"order must list every name index 0..{n - 1} once")
+        raise ValueError(f"order must list every case index 0..{n - 1} once")
     max_rounds = (
         n if max_rounds is None else check_int("max_rounds", max_rounds, minimum=1)
     )
+
+    def decide(m):
+        return decisions(m, situation[None, :], cases=cases)[:, 0]
+
     result, work = FeedbackResult(), copy.deepcopy(model).eval()
+    now = decide(work)
+    result.before = now.tolist()
     for _ in range(max_rounds):
-        correct = decisions(work, situation[None, :])[:, 0] == wanted
+        correct = now == wanted
         if bool(correct.all()):
             break
-        name = next(i for i in order if not bool(correct[i]))
-        result.given.append(name)
+        index = next(i for i in order if not bool(correct[i]))
+        result.given.append(index)
         k = len(result.given)
         fb = (
-            torch.tensor(result.given, device=situation.device),
+            cases[torch.tensor(result.given, device=situation.device)],
             situation[None, :].repeat(k, 1),
             torch.full(
                 (k,), float(wanted), dtype=situation.dtype, device=situation.device
             ),
         )
         work = fine_tune(copy.deepcopy(model), fb, replay, steps=steps, lr=lr)
-        result.fixed_after.append(
-            int((decisions(work, situation[None, :])[:, 0] == wanted).sum())
-        )
-    result.all_fixed = bool((decisions(work, situation[None, :])[:, 0] == wanted).all())
+        now = decide(work)
+        result.after.append(now.tolist())
+        result.fixed_after.append(int((now == wanted).sum()))
+    result.all_fixed = bool((now == wanted).all())
     result.model = work
     return result
+
+
+# ------------------------------------------------------------- decisions that refer to a person
+def make_report_cases(
+    n: int, names_pool, w: torch.Tensor, generator: torch.Generator | None = None
+):
+    """Draw ``n`` cases with two people: two distinct names from ``names_pool`` (the first and the
+    second person named), a situation ``~ N(0, I)``, and the label "report the first person" when
+    ``w . s > 0``, else the second (the rule looks at the roles, never at the names).
+
+    Returns:
+        ``(people [n, 2] int64, situations [n, d], labels [n] float 0/1)``; situations and labels
+        take ``w``'s dtype.
+    """
+    n = check_int("n", n, minimum=1)
+    pool = torch.as_tensor(list(names_pool), dtype=torch.int64)
+    if pool.numel() < 2:
+        raise ValueError("names_pool needs at least two names")
+    if not isinstance(w, torch.Tensor) or w.dim() != 1:
+        raise TypeError("w must be a 1-D tensor [d]")
+    first = torch.randint(len(pool), (n,), generator=generator)
+    # the second person: any other name of the pool, uniformly
+    second = (first + torch.randint(1, len(pool), (n,), generator=generator)) % len(
+        pool
+    )
+    people = torch.stack([pool[first], pool[second]], dim=1)
+    situations = torch.randn(n, w.numel(), generator=generator, dtype=w.dtype)
+    return people, situations, (situations @ w > 0).to(w.dtype)
+
+
+def _check_people(people, n_names: int):
+    if (
+        not isinstance(people, torch.Tensor)
+        or people.dtype not in (torch.int64, torch.int32)
+        or people.dim() != 2
+        or people.shape[1] != 2
+    ):
+        raise TypeError("people must be an integer tensor [B, 2] of name indices")
+    if people.numel() and (people.min() < 0 or people.max() >= n_names):
+        raise ValueError(f"name indices must be in 0..{n_names - 1}")
+    if bool((people[:, 0] == people[:, 1]).any()):
+        raise ValueError("the two people of a case must have different names")
+
+
+class ReportModel(torch.nn.Module):
+    """Whom to report: ``f(people, situation) -> logit``; a positive logit reports the first person
+    named (``people[:, 0]``), a negative one the second (``people[:, 1]``).
+
+    With ``read_names=True`` (trained-only) a small MLP reads both people's (frozen) name features and
+    the situation, so nothing stops it from deciding differently for different names. With
+    ``read_names=False`` the same MLP gets zeros in place of the name features: it decides on the roles
+    alone, so the person it reports is renamed with the case, for every renaming and every name:
+    equivariant by construction. Both variants have the same parameters, so one seed gives them the
+    same initial weights.
+
+    Args:
+        features: ``[N, d_name]`` name features (``name_features``); a buffer, not trained.
+        d_situation: features per situation. hidden: hidden width. read_names: see above.
+    """
+
+    def __init__(
+        self,
+        features: torch.Tensor,
+        d_situation: int,
+        hidden: int = 32,
+        read_names: bool = True,
+    ):
+        super().__init__()
+        if (
+            not isinstance(features, torch.Tensor)
+            or features.dim() != 2
+            or not features.is_floating_point()
+        ):
+            raise TypeError("features must be a floating tensor [n_names, d_name]")
+        if not isinstance(read_names, bool):
+            raise TypeError("read_names must be a bool")
+        self.n_names = check_int("n_names", features.shape[0], minimum=2)
+        self.d_situation = check_int("d_situation", d_situation, minimum=1)
+        self.read_names = read_names
+        self.register_buffer("features", features.detach().clone())
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(
+                2 * features.shape[1] + d_situation,
+                check_int("hidden", hidden, minimum=1),
+            ),
+            torch.nn.Tanh(),
+            torch.nn.Linear(hidden, 1),
+        )
+
+    def forward(self, people: torch.Tensor, situations: torch.Tensor) -> torch.Tensor:
+        """people ``[B, 2]`` (int), situations ``[B, d]`` -> logits ``[B]`` (> 0: report the first)."""
+        _check_people(people, self.n_names)
+        _check_inputs(people[:, 0], situations, self.n_names, self.d_situation)
+        names = self.features[people].flatten(1)  # [B, 2 d_name]
+        if not self.read_names:
+            names = torch.zeros_like(names)
+        return self.mlp(torch.cat([names, situations], dim=1)).squeeze(1)
+
+    @torch.no_grad()
+    def report(self, people: torch.Tensor, situations: torch.Tensor) -> torch.Tensor:
+        """The name reported in each case: ``[B]`` int64 (``people[:, 0]`` or ``people[:, 1]``)."""
+        first = self(people, situations) > 0
+        return torch.where(first, people[:, 0], people[:, 1])
+
+
+@torch.no_grad()
+def renaming_average(
+    model: torch.nn.Module, people: torch.Tensor, situations: torch.Tensor
+) -> torch.Tensor:
+    """The Reynolds average of a report model's logit over every renaming of the N names:
+
+        mean over permutations pi of S_N of model((pi a, pi b), s).
+
+    A renaming keeps the roles, so it acts on the logit (first or second person) trivially. S_N
+    moves the ordered pair (a, b) of distinct names onto every ordered pair of distinct names, each
+    (N - 2)! times, so the average over the N! renamings is the average over the N (N - 1) pairs:
+    the same for every ``people``, i.e. a model that does not read the names.
+
+    Args:
+        model: a report model (``n_names`` attribute, called as ``model(people, situations)``).
+        people: ``[B, 2]`` int name indices. situations: ``[B, d]``.
+    Returns:
+        ``[B]`` logits (computed pair by pair: cost ``B N (N-1)`` model evaluations).
+    """
+    n = check_int("n_names", model.n_names, minimum=2)
+    _check_people(people, n)
+    if (
+        not isinstance(situations, torch.Tensor)
+        or situations.dim() != 2
+        or situations.shape[0] != people.shape[0]
+    ):
+        raise ValueError("situations must be a tensor [B, d] with one row per case")
+    a, b = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    keep = a != b
+    pairs = torch.stack([a[keep], b[keep]], dim=1).to(situations.device)  # [N(N-1), 2]
+    B, P = situations.shape[0], pairs.shape[0]
+    logits = model(pairs.repeat(B, 1), situations.repeat_interleave(P, dim=0))
+    return logits.reshape(B, P).mean(dim=1)
+
+
+@torch.no_grad()
+def report_equivariance(
+    model: torch.nn.Module,
+    people: torch.Tensor,
+    situations: torch.Tensor,
+    renaming: torch.Tensor,
+) -> dict:
+    """Check the report square for one renaming ``pi`` on a batch of cases.
+
+    Args:
+        model: a report model with a ``report(people, situations)`` method.
+        people: ``[B, 2]`` int. situations: ``[B, d]``.
+        renaming: ``[N]`` int64, a permutation of the names (name a becomes ``renaming[a]``).
+    Returns:
+        a dict: ``violations``, the fraction of cases in which ``report(pi a, pi b, s)`` is not
+        ``pi(report(a, b, s))``; ``changed``, the fraction of cases whose reported name the
+        renaming changes (what sets equivariance apart from invariance: the right answer moves
+        with the names).
+    """
+    n = model.n_names
+    if (
+        not isinstance(renaming, torch.Tensor)
+        or renaming.dim() != 1
+        or sorted(renaming.tolist()) != list(range(n))
+    ):
+        raise ValueError(
+            f"renaming must be a permutation of 0..{n - 1} as a 1-D tensor"
+        )
+    renaming = renaming.to(people.device)
+    before = model.report(people, situations)
+    after = model.report(renaming[people], situations)
+    return {
+        "violations": float((after != renaming[before]).float().mean()),
+        "changed": float((renaming[before] != before).float().mean()),
+    }

@@ -240,3 +240,101 @@ def test_reynolds_and_projection_bad_input():
         D.basis_to_tensor([])
     with pytest.raises(ValueError):
         D.basis_to_tensor([sp.eye(2), sp.eye(3)])
+
+
+# --------------------------------------------------------------- orbits of permutation representations
+def test_translation_representation_matches_shift():
+    img = torch.arange(16.0).reshape(4, 4)
+    T = torch.tensor(
+        [
+            [float(v) for v in row]
+            for row in D.translation_representation(4, 1, 2).tolist()
+        ]
+    )
+    assert torch.equal(T @ img.reshape(-1), G.shift(img, (1, 2)).reshape(-1))
+    with pytest.raises(ValueError):
+        D.translation_representation(0)
+
+
+def test_permutation_of_reads_the_matrix_and_rejects_others():
+    assert D.permutation_of(D.permutation_matrix([2, 0, 1])) == [2, 0, 1]
+    assert D.permutation_of(torch.eye(3)) == [0, 1, 2]
+    with pytest.raises(ValueError):
+        D.permutation_of(sp.Matrix([[1, 1], [0, 0]]))
+    with pytest.raises(ValueError):
+        D.permutation_of(sp.Matrix([[2, 0], [0, 1]]))
+    with pytest.raises(ValueError):
+        D.permutation_of(sp.Matrix([[1, 0, 0], [0, 1, 0]]))
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_orbits_of_s_n_are_diagonal_and_off_diagonal(n):
+    gens = [D.permutation_matrix(p) for p in _perm_generators(n)]
+    pattern = D.orbit_pattern(gens, gens)
+    expected = 1 - torch.eye(n, dtype=torch.int64)  # label 0 on the diagonal
+    assert torch.equal(pattern, expected)
+    assert D.orbit_basis(gens, gens) == D.intertwiner_basis(gens, gens)
+    assert D.burnside_count(gens, gens) == 2
+
+
+@pytest.mark.parametrize(
+    "gens",
+    [
+        [D.rotation_representation(3)],
+        [D.translation_representation(3, 0, 1), D.translation_representation(3, 1, 0)],
+        [
+            D.translation_representation(4, 0, 1),
+            D.translation_representation(4, 1, 0),
+            D.rotation_representation(4),
+        ],
+    ],
+    ids=["C4", "translations", "translations+C4"],
+)
+def test_orbit_basis_is_the_sympy_basis_and_burnside_counts_it(gens):
+    basis = D.orbit_basis(gens, gens)
+    assert basis == D.intertwiner_basis(gens, gens)
+    assert len(basis) == D.burnside_count(gens, gens)
+    for b in basis:
+        for g in gens:
+            assert g * b == b * g
+
+
+def test_orbits_between_different_sets_and_for_invariant_maps():
+    R3, R4 = D.rotation_representation(3), D.rotation_representation(4)
+    assert D.orbit_basis([R3], [R4]) == D.intertwiner_basis([R3], [R4])
+    assert D.burnside_count([R3], [R4]) == 36
+    one = [D.trivial_representation(1)]
+    pattern = D.orbit_pattern([R3], one)  # orbits of pixels: centre, edges, corners
+    assert pattern.shape == (1, 9) and int(pattern.max()) + 1 == 3
+    assert pattern[0, 4] != pattern[0, 0] and pattern[0, 0] == pattern[0, 8]
+
+
+def test_translation_orbits_are_offsets_a_convolution():
+    n = 5
+    shift = [D.permutation_matrix([(i + 1) % n for i in range(n)])]
+    pattern = D.orbit_pattern(shift, shift)
+    for i in range(n):
+        assert torch.equal(pattern[i], pattern[0].roll(i))  # circulant
+    assert D.burnside_count(shift, shift) == n
+
+
+def test_orbit_functions_bad_input():
+    P = D.permutation_matrix([1, 0])
+    with pytest.raises(TypeError):
+        D.orbit_pattern(P, P)
+    with pytest.raises(ValueError):
+        D.orbit_pattern([P], [P, P])
+    with pytest.raises(ValueError):
+        D.orbit_pattern([P, D.permutation_matrix([0, 1, 2])], [P, P])
+    with pytest.raises(ValueError):
+        D.orbit_basis([sp.Matrix([[0, 2], [1, 0]])], [P])
+    with pytest.raises(ValueError):
+        D.burnside_count(
+            [
+                D.permutation_matrix([1, 2, 3, 4, 5, 6, 0]),
+                D.permutation_matrix([1, 0, 2, 3, 4, 5, 6]),
+            ]
+            * 2,
+            [sp.eye(1)] * 4,
+            max_order=100,
+        )
