@@ -163,6 +163,16 @@ def name_features(
     return feats
 
 
+def _check_name_features(features) -> None:
+    """Raise ``TypeError`` unless ``features`` is a floating tensor ``[n_names, d_name]``."""
+    if (
+        not isinstance(features, torch.Tensor)
+        or features.dim() != 2
+        or not features.is_floating_point()
+    ):
+        raise TypeError("features must be a floating tensor [n_names, d_name]")
+
+
 class DecisionModel(torch.nn.Module):
     """``f(name, situation) -> logit``: the name's (frozen) features, concatenated with the situation,
     through a small MLP. Nothing stops it from using the name.
@@ -174,12 +184,7 @@ class DecisionModel(torch.nn.Module):
 
     def __init__(self, features: torch.Tensor, d_situation: int, hidden: int = 32):
         super().__init__()
-        if (
-            not isinstance(features, torch.Tensor)
-            or features.dim() != 2
-            or not features.is_floating_point()
-        ):
-            raise TypeError("features must be a floating tensor [n_names, d_name]")
+        _check_name_features(features)
         self.n_names = check_int("n_names", features.shape[0], minimum=2)
         self.d_situation = check_int("d_situation", d_situation, minimum=1)
         self.register_buffer("features", features.detach().clone())
@@ -532,12 +537,7 @@ class ReportModel(torch.nn.Module):
         read_names: bool = True,
     ):
         super().__init__()
-        if (
-            not isinstance(features, torch.Tensor)
-            or features.dim() != 2
-            or not features.is_floating_point()
-        ):
-            raise TypeError("features must be a floating tensor [n_names, d_name]")
+        _check_name_features(features)
         if not isinstance(read_names, bool):
             raise TypeError("read_names must be a bool")
         self.n_names = check_int("n_names", features.shape[0], minimum=2)
