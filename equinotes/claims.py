@@ -518,6 +518,7 @@ def check_replicated(
     at_most=None,
     at_least=None,
     passes=None,
+    margins=None,
     combine="each",
     seeds=None,
     key: str | None = None,
@@ -537,6 +538,9 @@ def check_replicated(
             is compared and summarised; the whole dicts are recorded).
         at_most, at_least: the bound of each replication's number (give one of them, or ``passes``).
         passes: one bool per replication, when the condition is not a single bound.
+        margins: with ``passes`` only, optional: one number per replication, how far its tightest
+            condition clears its bound (``claims.margin`` of that condition), so that the ledger can
+            flag a compound claim close to its edge too.
         combine: ``"each"`` (the claim holds when every replication holds), ``"median"`` (when the
             median number is within the bound; needs ``at_most``/``at_least``) or an int ``k`` (when at
             least ``k`` replications hold).
@@ -557,6 +561,8 @@ def check_replicated(
         raise ValueError("values must hold at least one replication")
     if (at_most is None) + (at_least is None) + (passes is None) != 2:
         raise ValueError("give exactly one of at_most, at_least or passes")
+    if margins is not None and passes is None:
+        raise ValueError("margins go with passes; at_most/at_least compute their own")
     if combine not in _COMBINE and (
         isinstance(combine, bool) or not isinstance(combine, int)
     ):
@@ -600,6 +606,14 @@ def check_replicated(
             )
         per_holds = [_as_bool(p, "each entry of passes") for p in passes]
         per_margin = None
+        if margins is not None:
+            if len(margins) != len(values):
+                raise ValueError(
+                    f"margins has {len(margins)} entries for {len(values)} replications"
+                )
+            if not all(_number(m) for m in margins):
+                raise TypeError("every entry of margins must be a finite number")
+            per_margin = [float(m) for m in margins]
     stats = (
         spread(numbers)
         if all(_number(x) for x in numbers)

@@ -86,6 +86,15 @@ def test_one_failing_seed_fails_the_each_rule_after_recording(ledger):
     assert record["margin"] < 1
 
 
+def test_compound_claim_records_the_tightest_given_margin(ledger):
+    record = claims.check_replicated(
+        "6.3", "Both conditions.", [1.0, 2.0], passes=[True, True], margins=[1.4, 1.1]
+    )
+    assert record["margin"] == pytest.approx(1.1) and record["status"] == "holds"
+    plain = claims.check_replicated("6.3", "Both.", [1.0, 2.0], passes=[True, True])
+    assert plain["margin"] is None
+
+
 def test_median_and_k_of_n_rules(ledger):
     record = claims.check_replicated(
         "5.2",
@@ -145,6 +154,17 @@ def test_a_statement_that_names_its_rule_is_left_alone(ledger):
             {"at_most": None, "passes": [True, True], "combine": "median"},
             ValueError,
             "median",
+        ),
+        ({"margins": [1.0, 1.0]}, ValueError, "margins go with passes"),
+        (
+            {"at_most": None, "passes": [True, True], "margins": [1.0]},
+            ValueError,
+            "margins has 1",
+        ),
+        (
+            {"at_most": None, "passes": [True, True], "margins": [1.0, math.nan]},
+            TypeError,
+            "margins",
         ),
         ({"unit": 3}, TypeError, "unit"),
         ({"id": "x"}, ValueError, "id"),
