@@ -515,6 +515,9 @@ def execute_run(
     client = NotebookClient(
         nb,
         timeout=timeout,
+        # nbclient waits 60 s for a new kernel's first reply; next to a notebook run on a busy
+        # 2-core machine that was once not enough (CI: "Kernel didn't respond in 60 seconds")
+        startup_timeout=300,
         kernel_name="python3",
         allow_errors=True,
         resources={"metadata": {"path": str(path.parent.resolve())}},

@@ -128,7 +128,11 @@ def run_in_colab_kernel(nb, colab_venv, workdir: Path, monkeypatch):
     specs.kernel_dirs = [str(kernels / "kernels")]
     manager = KernelManager(kernel_name="colab-like", kernel_spec_manager=specs)
     client = NotebookClient(
-        nb, km=manager, timeout=900, resources={"metadata": {"path": str(workdir)}}
+        nb,
+        km=manager,
+        timeout=900,
+        startup_timeout=300,
+        resources={"metadata": {"path": str(workdir)}},
     )
     try:
         client.execute()

@@ -75,7 +75,9 @@ def test_a_student_notebook_runs_past_its_stub():
 
     nb, _ = student_edition.strip_solutions(synthetic_notebook())
     nb.cells.append(nbformat.v4.new_code_cell("z = x + 2\nprint(z)"))
-    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    NotebookClient(
+        nb, timeout=120, startup_timeout=300, kernel_name="python3"
+    ).execute()
     stub = next(c for c in nb.cells if "NotImplementedError" in c.source)
     assert [o.get("ename") for o in stub.outputs] == ["NotImplementedError"]
     assert nb.cells[-1].outputs[0]["text"] == "3\n"
@@ -209,7 +211,9 @@ def test_every_stub_of_the_book_raises_and_the_run_goes_on(edition):
     ]
     assert stubs, "the book has no exercise stub"
     nb = nbformat.v4.new_notebook(cells=stubs + [nbformat.v4.new_code_cell("1 + 1")])
-    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    NotebookClient(
+        nb, timeout=120, startup_timeout=300, kernel_name="python3"
+    ).execute()
     for stub in nb.cells[:-1]:
         assert [o.get("ename") for o in stub.outputs] == ["NotImplementedError"]
     assert nb.cells[-1].outputs[0]["data"]["text/plain"] == "2"
@@ -235,6 +239,7 @@ def test_student_notebook_executes_where_code_follows_a_stub(edition, tmp_path, 
     NotebookClient(
         nb,
         timeout=600,
+        startup_timeout=300,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
