@@ -381,6 +381,11 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _total_variation(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Row-wise total-variation distance of probability vectors ``[N, K]`` -> ``[N]``."""
+    return 0.5 * (p - q).abs().sum(dim=1)
+
+
 def prediction_invariance_error(
     model: nn.Module, images: torch.Tensor, batch_size: int = 500
 ) -> torch.Tensor:
@@ -402,18 +407,12 @@ def prediction_invariance_error(
     check_images(images, name="images", square=True)
     p0 = torch.softmax(predict(model, images, batch_size), dim=1)
     gaps = [
-        0.5
-        * (torch.softmax(predict(model, rot90(images, k), batch_size), dim=1) - p0)
-        .abs()
-        .sum(dim=1)
+        _total_variation(
+            torch.softmax(predict(model, rot90(images, k), batch_size), dim=1), p0
+        )
         for k in (1, 2, 3)
     ]
     return torch.stack(gaps).amax(dim=0)
-
-
-def _total_variation(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """Row-wise total-variation distance of probability vectors ``[N, K]`` -> ``[N]``."""
-    return 0.5 * (p - q).abs().sum(dim=1)
 
 
 def matched_noise(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
