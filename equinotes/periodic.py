@@ -42,6 +42,11 @@ __all__ = [
     "add_shifts",
     "iterated_registration",
     "equivariance_gaps",
+    "correction_curve",
+    "correction_step",
+    "start_basin",
+    "position_bias",
+    "perturbed",
 ]
 
 
@@ -391,3 +396,148 @@ def equivariance_gaps(
         "psi": psi,
         "psi_wu": psi_wu,
     }
+
+
+def _check_pair(moving, fixed):
+    check_signals(moving, "moving")
+    check_signals(fixed, "fixed")
+    if moving.shape != fixed.shape:
+        raise ValueError(
+            f"moving and fixed must have the same shape, got {tuple(moving.shape)} and "
+            f"{tuple(fixed.shape)}"
+        )
+
+
+def correction_curve(
+    phi, moving: torch.Tensor, fixed: torch.Tensor, shifts
+) -> torch.Tensor:
+    """The correction the step proposes at every current shift: ``Phi[A o T_t, B]``.
+
+    Args:
+        phi: a registration ``(moving [B, N], fixed [B, N]) -> shifts [B]``.
+        moving, fixed: ``[B, N]``. shifts: the current shifts t, a 1-D tensor ``[T]`` (radians).
+    Returns:
+        ``[B, T]``: entry (b, j) is ``Phi[A_b o T_{t_j}, B_b]``. A zero is a fixed point of the
+        iteration ``t -> t + Phi[A o T_t, B]``; it attracts when the slope of the curve there lies in
+        (-2, 0).
+    """
+    if not callable(phi):
+        raise TypeError("phi must be callable as phi(moving, fixed)")
+    _check_pair(moving, fixed)
+    if not isinstance(shifts, torch.Tensor) or shifts.dim() != 1 or len(shifts) == 0:
+        raise TypeError("shifts must be a non-empty 1-D tensor [T] of radians")
+    b, n = moving.shape
+    count = len(shifts)
+    t = shifts.to(moving.dtype).to(moving.device).repeat(b)  # [B*T], pair-major
+    with torch.no_grad():
+        out = phi(
+            shift_signal(moving.repeat_interleave(count, 0), t),
+            fixed.repeat_interleave(count, 0),
+        )
+    return out.reshape(b, count)
+
+
+def correction_step(phi):
+    """The iteration of ``TwoStep`` on shifts as a step for ``mesa.iterate``: ``((A, B), t) -> t +
+    Phi[A o T_t, B]`` (``T -> T o Phi[A o T, B]``), states ``[B]``."""
+    if not callable(phi):
+        raise TypeError("phi must be callable as phi(moving, fixed)")
+
+    def step(pair, t):
+        return t + phi(shift_signal(pair[0], t), pair[1])
+
+    return step
+
+
+def start_basin(
+    phi,
+    moving: torch.Tensor,
+    fixed: torch.Tensor,
+    target: torch.Tensor,
+    n_starts: int = 64,
+    n_steps: int = 64,
+    tol: float = 1e-6,
+) -> dict:
+    """Which starting shifts the iteration ``t -> t + Phi[A o T_t, B]`` carries to ``target``.
+
+    The starts are the grid ``s_j = -pi + 2 pi (j + 1/2) / n_starts``. Because ``Psi_K[A o W, B o U]``
+    is ``K`` steps on ``(A, B)`` started at ``W o U^-1 = T_{w-u}``, moved back by ``u - w``, the share
+    of the circle from which the iteration reaches ``target`` is the share of rotation pairs (W, U),
+    drawn uniformly, for which the limit is [W,U]-equivariant (up to the grid's resolution).
+
+    Args:
+        phi: a registration ``(A, B) -> [B]``. moving, fixed: ``[B, N]``.
+        target: ``[B]``, the fixed point each pair should reach (e.g. where the start 0 ends).
+        n_starts: grid size (>= 2). n_steps: steps per start (>= 1). tol: radians (> 0).
+    Returns:
+        ``{"starts": [S], "ends": [B, S], "in_basin": [B, S] bool, "share": [B]}``.
+    """
+    if not callable(phi):
+        raise TypeError("phi must be callable as phi(moving, fixed)")
+    _check_pair(moving, fixed)
+    b = moving.shape[0]
+    target = check_shifts(target, b, moving.dtype, moving.device)
+    n_starts = check_int("n_starts", n_starts, minimum=2)
+    n_steps = check_int("n_steps", n_steps, minimum=1)
+    if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    from . import mesa
+
+    starts = (
+        -math.pi
+        + 2
+        * math.pi
+        * (torch.arange(n_starts, dtype=moving.dtype, device=moving.device) + 0.5)
+        / n_starts
+    )
+    pair = (moving.repeat_interleave(n_starts, 0), fixed.repeat_interleave(n_starts, 0))
+    with torch.no_grad():
+        ends = mesa.iterate(correction_step(phi), pair, starts.repeat(b), n_steps)[-1]
+    ends = ends.reshape(b, n_starts)
+    in_basin = wrap_angle(ends - target[:, None]).abs() <= tol
+    return {
+        "starts": starts,
+        "ends": ends,
+        "in_basin": in_basin,
+        "share": in_basin.to(moving.dtype).mean(1),
+    }
+
+
+def position_bias(moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
+    """A correction that reads *absolute* position, so it is not [U,U]-equivariant: ``sin(arg a_1)``.
+
+    ``a_1`` is the first Fourier mode of the moving signal; a common shift by u turns its phase by u,
+    so the output changes (while ``pair_features`` do not). Bounded by 1 in absolute value.
+
+    Args:
+        moving, fixed: ``[B, N]`` (``fixed`` is checked, not read).
+    Returns:
+        ``[B]`` (radians).
+    """
+    _check_pair(moving, fixed)
+    a1 = torch.fft.rfft(moving, dim=-1)[:, 1]
+    return torch.sin(torch.angle(a1))
+
+
+def perturbed(phi, eps: float, bias=position_bias):
+    """The step ``Phi_eps[A, B] = Phi[A, B] + eps * bias(A, B)``: a model of a step whose [U,U]
+    equivariance was only learned (by augmentation), wrong by at most ``eps * max|bias|``.
+
+    Args:
+        phi, bias: registrations ``(A [B, N], B [B, N]) -> [B]``. eps: a finite number >= 0.
+    Returns:
+        the registration ``(A, B) -> [B]``.
+    """
+    if not callable(phi) or not callable(bias):
+        raise TypeError("phi and bias must be callable as f(moving, fixed)")
+    if (
+        isinstance(eps, bool)
+        or not isinstance(eps, (int, float))
+        or not (0 <= eps < math.inf)
+    ):
+        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+
+    def step(moving, fixed):
+        return phi(moving, fixed) + eps * bias(moving, fixed)
+
+    return step

@@ -249,3 +249,85 @@ def test_iterated_registration_and_gaps():
         P.iterated_registration(phi, a, b, 0)
     with pytest.raises(ValueError, match="shifts for a batch"):
         P.equivariance_gaps(phi, a, b, torch.zeros(2), 0.0, 3)
+
+
+def exact_registration(moving, fixed):
+    """An exactly [W,U]-equivariant one-shot registration: the phase of mode 1 of the
+    cross-spectrum (wrapped to [-pi, pi))."""
+    z = P.pair_features(moving, fixed, n_modes=1)
+    return torch.atan2(z[:, 1], z[:, 0])
+
+
+def test_correction_curve_matches_direct_calls_and_has_two_zeros():
+    a = signals(3)
+    delta = torch.tensor([0.3, -0.5, 1.0], dtype=torch.float64)
+    b = P.shift_signal(a, delta)
+    ts = torch.linspace(-3, 3, 7, dtype=torch.float64)
+    curve = P.correction_curve(exact_registration, a, b, ts)
+    assert curve.shape == (3, 7)
+    for j, t in enumerate(ts):
+        direct = exact_registration(P.shift_signal(a, t.expand(3)), b)
+        assert torch.allclose(curve[:, j], direct, atol=1e-12)
+    net = P.ShiftNet(3, hidden=8).double()
+    zeros = P.correction_curve(
+        net, a[:1], b[:1], delta[:1] + torch.tensor([0.0, math.pi], dtype=torch.float64)
+    )
+    assert zeros.abs().max() < 1e-10  # reflection-odd: zero at the alignment and at +pi
+
+
+def test_correction_step_and_start_basin():
+    a = signals(4)
+    delta = torch.tensor([0.3, -0.5, 1.0, 0.0], dtype=torch.float64)
+    b = P.shift_signal(a, delta)
+    step = P.correction_step(exact_registration)
+    assert torch.allclose(
+        P.wrap_angle(step((a, b), torch.zeros(4, dtype=torch.float64)) - delta),
+        torch.zeros(4, dtype=torch.float64),
+        atol=1e-12,
+    )
+    basin = P.start_basin(exact_registration, a, b, delta, n_starts=8, n_steps=3)
+    assert basin["ends"].shape == (4, 8) and basin["in_basin"].dtype == torch.bool
+    assert torch.equal(basin["share"], torch.ones(4, dtype=torch.float64))
+    wrong = P.start_basin(exact_registration, a, b, delta + 1.0, n_starts=8, n_steps=3)
+    assert wrong["share"].max() == 0
+    assert torch.allclose(
+        basin["starts"][1] - basin["starts"][0],
+        torch.tensor(math.pi / 4, dtype=torch.float64),
+    )
+
+
+def test_start_basin_and_curve_bad_input():
+    a = signals(2)
+    with pytest.raises(TypeError, match="callable"):
+        P.correction_curve(None, a, a, torch.zeros(3))
+    with pytest.raises(TypeError, match="1-D"):
+        P.correction_curve(exact_registration, a, a, torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="same shape"):
+        P.correction_curve(exact_registration, a, a[:1], torch.zeros(3))
+    with pytest.raises(ValueError, match="n_starts"):
+        P.start_basin(exact_registration, a, a, 0.0, n_starts=1)
+    with pytest.raises(ValueError, match="tol"):
+        P.start_basin(exact_registration, a, a, 0.0, tol=0)
+    with pytest.raises(TypeError, match="callable"):
+        P.correction_step(3)
+
+
+def test_position_bias_breaks_uu_and_perturbed_adds_it():
+    a = signals(3)
+    h = P.position_bias(a, a)
+    assert h.shape == (3,) and h.abs().max() <= 1
+    moved = P.position_bias(P.shift_signal(a, 0.7), P.shift_signal(a, 0.7))
+    assert (moved - h).abs().max() > 1e-3  # reads absolute position
+    step = P.perturbed(exact_registration, 0.1)
+    assert torch.allclose(step(a, a), exact_registration(a, a) + 0.1 * h)
+    assert torch.equal(
+        P.perturbed(exact_registration, 0)(a, a), exact_registration(a, a)
+    )
+    with pytest.raises(ValueError, match="eps"):
+        P.perturbed(exact_registration, -1.0)
+    with pytest.raises(ValueError, match="eps"):
+        P.perturbed(exact_registration, float("nan"))
+    with pytest.raises(TypeError, match="callable"):
+        P.perturbed(None, 0.1)
+    with pytest.raises(ValueError, match="same shape"):
+        P.position_bias(a, a[:1])
