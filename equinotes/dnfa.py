@@ -51,9 +51,19 @@ __all__ = [
     "tight_frame_metrics",
     "flat_spectrum_identity",
     "product_task",
+    "subspace_product_task",
+    "subspace_projector",
+    "dead_units",
+    "protocol_grid",
+    "PYTORCH_DEFAULT_SCALE",
+    "deep_linear_net",
+    "best_alpha",
     "nfa_records",
     "train_tracking_nfa",
 ]
+
+# PyTorch's default nn.Linear init, U(-1/√fan_in, 1/√fan_in), has std 1/√(3 fan_in): 1/√6 of He's.
+PYTORCH_DEFAULT_SCALE = 1 / math.sqrt(6)
 
 _ELEMENTWISE = (
     nn.ReLU,
@@ -78,17 +88,21 @@ def relu_mlp(
     d_out: int = 1,
     init_scale: float = 1.0,
     generator: torch.Generator | None = None,
+    distribution: str = "normal",
 ) -> nn.Sequential:
     """A bias-free ReLU MLP ``Linear, ReLU, ..., Linear`` with ``depth`` hidden layers.
 
-    Weights are drawn i.i.d. ``N(0, init_scale² · 2 / fan_in)`` (He initialisation times
-    ``init_scale``), so ``init_scale = 1`` keeps activations at unit scale and smaller values shrink
-    the output by ``init_scale^(depth+1)``.
+    Weights are drawn i.i.d. with standard deviation ``init_scale · √(2 / fan_in)`` (He
+    initialisation times ``init_scale``), so ``init_scale = 1`` keeps activations at unit scale and
+    smaller values shrink the output by ``init_scale^(depth+1)``. PyTorch's default ``nn.Linear``
+    initialisation is ``distribution="uniform"`` with ``init_scale = PYTORCH_DEFAULT_SCALE``
+    (``U(-1/√fan_in, 1/√fan_in)``, about 0.41 × He).
 
     Args:
         d_in, width, d_out: input, hidden and output dimensions. depth: number of hidden layers (≥ 1).
         init_scale: positive multiplier of the He standard deviation.
         generator: optional seeded ``torch.Generator`` for the weights.
+        distribution: ``"normal"`` (Gaussian) or ``"uniform"`` (symmetric uniform, same std).
     Returns:
         ``nn.Sequential``; input ``[n, d_in]`` → output ``[n, d_out]``.
     """
@@ -106,15 +120,23 @@ def relu_mlp(
         raise TypeError(
             f"generator must be a torch.Generator or None, got {type(generator).__name__}"
         )
+    if distribution not in ("normal", "uniform"):
+        raise ValueError(
+            f"distribution must be 'normal' or 'uniform', got {distribution!r}"
+        )
     dims = [d_in] + [width] * depth + [d_out]
     modules: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
         layer = nn.Linear(a, b, bias=False)
+        std = init_scale * math.sqrt(2.0 / a)
         with torch.no_grad():
-            layer.weight.copy_(
-                torch.randn(b, a, generator=generator)
-                * (init_scale * math.sqrt(2.0 / a))
-            )
+            if distribution == "normal":
+                w = torch.randn(b, a, generator=generator) * std
+            else:  # U(-√3 std, √3 std) has standard deviation std
+                w = (2 * torch.rand(b, a, generator=generator) - 1) * (
+                    math.sqrt(3) * std
+                )
+            layer.weight.copy_(w)
         modules.append(layer)
         if i < len(dims) - 2:
             modules.append(nn.ReLU())
@@ -195,11 +217,22 @@ def preactivation_gradients(
     return [torch.stack(g, dim=1) for g in grads]
 
 
-def gradient_moments(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
-    """``K_l = 1/n Σ_i Σ_k g_ik g_ikᵀ`` for every layer, ``g_ik = ∂f_k(x_i)/∂h_l``; each ``[d_l, d_l]``."""
+def gradient_moments(
+    model: nn.Sequential, x: torch.Tensor, centre: bool = False
+) -> list[torch.Tensor]:
+    """``K_l = 1/n Σ_i Σ_k g_ik g_ikᵀ`` for every layer, ``g_ik = ∂f_k(x_i)/∂h_l``; each ``[d_l, d_l]``.
+
+    With ``centre=True`` the mean gradient ``ḡ_k = 1/n Σ_i g_ik`` is subtracted first (the covariance
+    of the gradients): ``W_lᵀ K_l W_l`` is then the mean-centred gradient outer product, since
+    ``J_i - J̄ = (G_i - Ḡ) W_l``.
+    """
+    if not isinstance(centre, bool):
+        raise TypeError(f"centre must be a bool, got {type(centre).__name__}")
     n = x.shape[0] if isinstance(x, torch.Tensor) and x.dim() == 2 else None
     moments = []
-    for g in preactivation_gradients(model, x):
+    for g in preactivation_gradients(model, x):  # [n, c, d_l]
+        if centre:
+            g = g - g.mean(0, keepdim=True)
         flat = g.reshape(-1, g.shape[-1])
         moments.append(flat.T @ flat / n)
     return moments
@@ -235,13 +268,13 @@ class LayerMatrices:
 
 
 def moments_and_agops(
-    model: nn.Sequential, x: torch.Tensor
+    model: nn.Sequential, x: torch.Tensor, centre: bool = False
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """``(K_l, AGOP_l = W_lᵀ K_l W_l)`` for every linear layer: one backward pass per output, then two
     matrix products per layer (no Jacobian of any sub-network). Shapes ``[d_out_l, d_out_l]`` and
-    ``[d_in_l, d_in_l]``."""
+    ``[d_in_l, d_in_l]``. ``centre=True``: the mean-centred versions (see ``gradient_moments``)."""
     layers = linear_layers(model)
-    moments = gradient_moments(model, x)
+    moments = gradient_moments(model, x, centre)
     agops = []
     for layer, K in zip(layers, moments):
         W = layer.weight.detach()
@@ -259,16 +292,23 @@ def layer_matrices(model: nn.Sequential, x: torch.Tensor) -> list[LayerMatrices]
     return out
 
 
-def agop(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
-    """AGOP of the output w.r.t. each layer's input activations, computed as ``W_lᵀ K_l W_l``."""
-    return moments_and_agops(model, x)[1]
+def agop(
+    model: nn.Sequential, x: torch.Tensor, centre: bool = False
+) -> list[torch.Tensor]:
+    """AGOP of the output w.r.t. each layer's input activations, computed as ``W_lᵀ K_l W_l``.
+
+    ``centre=True`` gives the mean-centred ``1/n Σ_i (J_i - J̄)ᵀ (J_i - J̄)`` instead."""
+    return moments_and_agops(model, x, centre)[1]
 
 
-def agop_jacobian(model: nn.Sequential, x: torch.Tensor, layer: int) -> torch.Tensor:
+def agop_jacobian(
+    model: nn.Sequential, x: torch.Tensor, layer: int, centre: bool = False
+) -> torch.Tensor:
     """The usual way: ``torch.func.vmap(jacrev(sub-network))`` from layer ``layer``'s input to the output.
 
     Args:
         model: fully connected ``nn.Sequential``. x: inputs ``[n, d_in]``. layer: index of the linear layer.
+        centre: subtract the mean Jacobian ``J̄`` first (the authors' "centered" EGOP).
     Returns:
         ``1/n Σ_i J_iᵀ J_i`` with ``J_i = ∂f(x_i)/∂a_{layer-1}``, ``[d_in_layer, d_in_layer]``.
     """
@@ -289,7 +329,10 @@ def agop_jacobian(model: nn.Sequential, x: torch.Tensor, layer: int) -> torch.Te
     jac = vmap(jacrev(lambda v: tail(v.unsqueeze(0)).squeeze(0)))(
         a.detach()
     )  # [n, c, d]
-    flat = jac.detach().reshape(-1, jac.shape[-1])
+    jac = jac.detach()
+    if centre:
+        jac = jac - jac.mean(0, keepdim=True)
+    flat = jac.reshape(-1, jac.shape[-1])
     return flat.T @ flat / x.shape[0]
 
 
@@ -503,8 +546,179 @@ def product_task(
     return x, (x[:, 0] * x[:, 1]).unsqueeze(1)
 
 
+def subspace_product_task(
+    n: int,
+    d: int,
+    weights=(1.0, 0.5),
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A target whose relevant subspace is not axis-aligned: ``y = Σ_j c_j z_{2j} z_{2j+1}``.
+
+    ``z = Bᵀx`` with ``B [d, 2m]`` a random orthonormal basis (``m = len(weights)`` products), and
+    ``x ~ N(0, I_d)``. The target's own gradient outer product is
+    ``E[∇y ∇yᵀ] = B diag(c_1², c_1², c_2², c_2², …) Bᵀ``: a matrix that is not a projector when the
+    weights differ.
+
+    Args:
+        n: samples. d: input dimension (≥ 2m). weights: the positive ``c_j``.
+        generator: optional seeded ``torch.Generator`` (draws the basis, then the inputs).
+    Returns:
+        ``x [n, d]``, ``y [n, 1]`` and the basis ``B [d, 2m]``.
+    """
+    n = check_int("n", n, minimum=1)
+    d = check_int("d", d, minimum=2)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
+    weights = [float(c) for c in weights]
+    if not weights or not all(math.isfinite(c) and c > 0 for c in weights):
+        raise ValueError(f"weights must be positive numbers, got {weights!r}")
+    k = 2 * len(weights)
+    if k > d:
+        raise ValueError(f"{len(weights)} products need d ≥ {k}, got d = {d}")
+    basis, _ = torch.linalg.qr(torch.randn(d, k, generator=generator))
+    x = torch.randn(n, d, generator=generator)
+    z = x @ basis
+    y = sum(c * z[:, 2 * j] * z[:, 2 * j + 1] for j, c in enumerate(weights))
+    return x, y.unsqueeze(1), basis
+
+
+def subspace_projector(basis: torch.Tensor) -> torch.Tensor:
+    """Orthogonal projector ``[d, d]`` onto the span of the columns of ``basis [d, k]``."""
+    check_tensor(basis, "basis", "[d, k]")
+    Q, R = torch.linalg.qr(basis.double())
+    if (R.diagonal().abs() <= 1e-12 * R.diagonal().abs().max()).any():
+        raise ValueError("basis must have linearly independent columns")
+    return (Q @ Q.T).to(basis.dtype)
+
+
+def dead_units(model: nn.Sequential, x: torch.Tensor) -> list[float]:
+    """Fraction of dead units in every hidden layer: ReLU units whose pre-activation is ≤ 0 on every
+    input of ``x [n, d_in]``, so that every output gradient through them is zero. One entry per hidden
+    layer (all linear layers but the readout)."""
+    layers, x = _check_inputs(model, x)
+    fractions = []
+    with torch.no_grad():
+        a = x
+        for m in model:
+            a = m(a)
+            if isinstance(m, nn.Linear) and m is not layers[-1]:
+                fractions.append(float((a <= 0).all(0).float().mean()))
+    return fractions
+
+
+def protocol_grid(
+    model: nn.Sequential,
+    x: torch.Tensor,
+    initial=None,
+    layer: int = 0,
+) -> list[dict]:
+    """The NFA score of one layer under every protocol choice: weights ``W`` or ``W - W₀`` ×
+    α ∈ {1, 1/2} × cosine or Pearson × raw or mean-centred gradient outer product.
+
+    The authors' verification code uses the NFM of ``W - W₀``, α = 1, cosine, and reports both the raw
+    and the centred gradient outer product.
+
+    Args:
+        model: fully connected ``nn.Sequential``. x: inputs ``[n, d_in]`` (the AGOP's average).
+        initial: the initial weight of that layer ``[d_out, d_in]`` (an ``nn.Linear`` or tensor), or
+            ``None`` to leave out the ``W - W₀`` rows.
+        layer: index of the linear layer.
+    Returns:
+        one dict per combination: ``weights`` ("W" or "W-W0"), ``alpha``, ``measure``, ``gop``
+        ("raw" or "centred") and ``value``.
+    """
+    layers, x = _check_inputs(model, x)
+    layer = check_int("layer", layer, minimum=0)
+    if layer >= len(layers):
+        raise ValueError(
+            f"layer must be < {len(layers)} (number of linear layers), got {layer}"
+        )
+    W = layers[layer].weight.detach()
+    weights = {"W": W}
+    if initial is not None:
+        W0 = _weight(initial)
+        if W0.shape != W.shape:
+            raise ValueError(
+                f"initial must have the layer's shape {tuple(W.shape)}, got {tuple(W0.shape)}"
+            )
+        weights["W-W0"] = W - W0.to(W.device, W.dtype)
+    gops = {
+        "raw": agop(model, x)[layer],
+        "centred": agop(model, x, centre=True)[layer],
+    }
+    rows = []
+    for wname, M in weights.items():
+        N = M.T @ M
+        for alpha in (1.0, 0.5):
+            for measure in ("cosine", "pearson"):
+                for gname, G in gops.items():
+                    rows.append(
+                        {
+                            "weights": wname,
+                            "alpha": alpha,
+                            "measure": measure,
+                            "gop": gname,
+                            "value": nfa_similarity(N, G, alpha, measure),
+                        }
+                    )
+    return rows
+
+
+def deep_linear_net(
+    dims, init_std: float, generator: torch.Generator | None = None
+) -> nn.Sequential:
+    """A deep *linear* network ``x ↦ W_L ⋯ W_1 x`` (bias-free ``nn.Linear`` layers, no activation).
+
+    Args:
+        dims: layer widths ``[d_in, d_1, …, d_out]`` (at least two entries, each ≥ 1).
+        init_std: positive standard deviation of every weight entry (small for a near-balanced start).
+        generator: optional seeded ``torch.Generator``.
+    Returns:
+        ``nn.Sequential``; input ``[n, d_in]`` → output ``[n, d_out]``.
+    """
+    dims = [check_int("dims entry", d, minimum=1) for d in dims]
+    if len(dims) < 2:
+        raise ValueError(f"dims needs at least an input and an output size, got {dims}")
+    if (
+        isinstance(init_std, bool)
+        or not isinstance(init_std, (int, float))
+        or not init_std > 0
+    ):
+        raise ValueError(f"init_std must be a positive number, got {init_std!r}")
+    layers = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        layer = nn.Linear(a, b, bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(torch.randn(b, a, generator=generator) * init_std)
+        layers.append(layer)
+    return nn.Sequential(*layers)
+
+
+def best_alpha(nfm_: torch.Tensor, agop_: torch.Tensor, alphas) -> tuple[float, float]:
+    """The power α (from the candidates ``alphas``) that maximises ``cos(NFM, AGOP^α)``.
+
+    Args:
+        nfm_, agop_: ``[d, d]`` matrices (the AGOP positive semi-definite). alphas: positive candidates.
+    Returns:
+        ``(best α, its cosine)``.
+    """
+    alphas = [float(a) for a in alphas]
+    if not alphas or not all(math.isfinite(a) and a > 0 for a in alphas):
+        raise ValueError("alphas must be a non-empty list of positive numbers")
+    _check_pair(_check_square(nfm_, "nfm_"), _check_square(agop_, "agop_"))
+    values = [nfa_similarity(nfm_, agop_, a) for a in alphas]
+    i = max(range(len(values)), key=values.__getitem__)
+    return alphas[i], values[i]
+
+
 def nfa_records(
-    model: nn.Sequential, x: torch.Tensor, rtol: float = 1e-6, rtol_used: float = 0.1
+    model: nn.Sequential,
+    x: torch.Tensor,
+    rtol: float = 1e-6,
+    rtol_used: float = 0.1,
+    reference: torch.Tensor | None = None,
 ) -> list[dict]:
     """One dict per linear layer: both published NFA forms, the baselines and the tight-frame metrics.
 
@@ -512,7 +726,12 @@ def nfa_records(
     ``nfm_identity`` and ``agop_identity`` (similarity of each matrix to I), then the keys of
     ``tight_frame_metrics`` (range: singular values above ``rtol · s_max``) and ``tightness_used``,
     ``rank_used``: the same tightness on the directions W actually uses (above ``rtol_used · s_max``).
+    With ``reference`` (a ``[d_in, d_in]`` matrix, e.g. the projector onto the relevant inputs), the
+    first layer's record also holds ``nfm_reference`` = cos(NFM, reference), ``nfm_reference_pearson``
+    (Pearson) and ``agop_reference`` = cos(AGOP, reference).
     """
+    if reference is not None:
+        reference = _check_square(reference, "reference")
     recs = []
     for m in layer_matrices(model, x):
         rec = {
@@ -526,6 +745,15 @@ def nfa_records(
         rec.update(tight_frame_metrics(m.W, m.K, rtol))
         used = tight_frame_metrics(m.W, m.K, rtol_used)
         rec["tightness_used"], rec["rank_used"] = used["tightness"], used["rank"]
+        if reference is not None and m.index == 0:
+            if reference.shape != m.nfm.shape:
+                raise ValueError(
+                    f"reference must be {tuple(m.nfm.shape)}, got {tuple(reference.shape)}"
+                )
+            P = reference.to(m.nfm.device)
+            rec["nfm_reference"] = cosine_similarity(m.nfm, P)
+            rec["nfm_reference_pearson"] = pearson_correlation(m.nfm, P)
+            rec["agop_reference"] = cosine_similarity(m.agop, P)
         recs.append(rec)
     return recs
 
@@ -544,6 +772,7 @@ def train_tracking_nfa(
     loss: str = "mse",
     progress: bool = False,
     desc: str = "training",
+    reference: torch.Tensor | None = None,
 ) -> tuple[list[tuple[int, list[dict]]], "object"]:
     """Train with ``equinotes.training.train`` and record ``nfa_records`` at the given steps.
 
@@ -554,6 +783,7 @@ def train_tracking_nfa(
         checkpoints: steps (0 ≤ step ≤ n_steps) at which to record; step ``s`` means "after s updates".
         batch_size: mini-batch size drawn with the seeded generator; ``None`` = full batch.
         x_eval: inputs the AGOP is averaged over (default ``x``, the training inputs).
+        reference: passed to ``nfa_records`` (a first-layer comparison matrix ``[d_in, d_in]``).
     Returns:
         ``(history, log)``: ``history`` is a list of ``(step, nfa_records(...))``; ``log`` the ``TrainLog``.
     """
@@ -578,7 +808,7 @@ def train_tracking_nfa(
 
     def sample_batch(step, generator):
         if step in wanted:  # the model as it is before update number `step`
-            history.append((step, nfa_records(model, x_eval)))
+            history.append((step, nfa_records(model, x_eval, reference=reference)))
         if batch_size is None or batch_size >= x.shape[0]:
             return x, y
         idx = torch.randint(0, x.shape[0], (batch_size,), generator=generator).to(
@@ -606,5 +836,5 @@ def train_tracking_nfa(
         desc=desc,
     )
     if n_steps in wanted:
-        history.append((n_steps, nfa_records(model, x_eval)))
+        history.append((n_steps, nfa_records(model, x_eval, reference=reference)))
     return history, log

@@ -283,3 +283,127 @@ def test_moments_and_agops_and_nfa_records():
         for r in recs
     )
     assert recs[-1]["cos"] == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("d_out", [1, 3])
+def test_centred_agop_matches_centred_jacobians(d_out):
+    model, x = _net(d_out=d_out, seed=4), _x(seed=5)
+    centred = dnfa.agop(model, x, centre=True)
+    raw = dnfa.agop(model, x)
+    for layer, A in enumerate(centred):
+        ref = dnfa.agop_jacobian(model, x, layer, centre=True)
+        # relative to the raw AGOP: the centred readout AGOP is zero
+        assert ((A - ref).norm() / raw[layer].norm()).item() <= 1e-5
+        # centring removes the outer product of the mean Jacobian: raw - centred is PSD
+        assert torch.linalg.eigvalsh((raw[layer] - A).double()).min() >= -1e-5
+    # the readout layer's gradient is constant: centred, it vanishes
+    assert centred[-1].abs().max() <= 1e-6
+    with pytest.raises(TypeError, match="centre"):
+        dnfa.gradient_moments(model, x, centre="yes")
+
+
+def test_pytorch_default_init_has_the_same_std():
+    g = torch.Generator().manual_seed(0)
+    model = dnfa.relu_mlp(
+        400,
+        300,
+        1,
+        init_scale=dnfa.PYTORCH_DEFAULT_SCALE,
+        generator=g,
+        distribution="uniform",
+    )
+    W = model[0].weight.detach()
+    bound = 1 / math.sqrt(400)
+    assert W.abs().max() <= bound and W.abs().max() >= 0.99 * bound
+    assert W.std().item() == pytest.approx(1 / math.sqrt(3 * 400), rel=0.02)
+    assert dnfa.PYTORCH_DEFAULT_SCALE == pytest.approx(0.408, abs=1e-3)
+    with pytest.raises(ValueError, match="distribution"):
+        dnfa.relu_mlp(3, 4, 1, distribution="laplace")
+
+
+def test_subspace_task_projector_and_target_gradients():
+    g = torch.Generator().manual_seed(0)
+    x, y, B = dnfa.subspace_product_task(5000, 8, (1.0, 0.5), g)
+    assert x.shape == (5000, 8) and y.shape == (5000, 1) and B.shape == (8, 4)
+    assert torch.allclose(B.T @ B, torch.eye(4), atol=1e-5)
+    z = x @ B
+    assert torch.allclose(
+        y[:, 0], z[:, 0] * z[:, 1] + 0.5 * z[:, 2] * z[:, 3], atol=1e-5
+    )
+    P = dnfa.subspace_projector(B)
+    assert torch.allclose(P @ P, P, atol=1e-5) and P.trace().item() == pytest.approx(4)
+    with pytest.raises(ValueError, match="d ≥"):
+        dnfa.subspace_product_task(10, 3, (1.0, 1.0))
+    with pytest.raises(ValueError, match="positive"):
+        dnfa.subspace_product_task(10, 6, (1.0, -1.0))
+    with pytest.raises(ValueError, match="independent"):
+        dnfa.subspace_projector(torch.ones(4, 2))
+    with pytest.raises(TypeError):
+        dnfa.subspace_projector([[1.0], [0.0]])
+
+
+def test_dead_units():
+    model, x = _net(d_in=7, width=16, depth=2), _x()
+    before = dnfa.dead_units(model, x)
+    assert len(before) == 2 and all(0 <= f <= 1 for f in before)
+    with torch.no_grad():
+        # rows of -1 on non-negative ReLU outputs: pre-activation ≤ 0 on every input
+        model[2].weight[:4] = -1.0
+    assert dnfa.dead_units(model, x)[1] >= 4 / 16
+    with pytest.raises(ValueError, match="features"):
+        dnfa.dead_units(model, torch.randn(3, 2))
+
+
+def test_protocol_grid_and_reference_records():
+    model, x = _net(d_in=7, width=16, depth=2), _x()
+    W0 = model[0].weight.detach().clone()
+    grid = dnfa.protocol_grid(model, x)
+    assert len(grid) == 8 and {r["weights"] for r in grid} == {"W"}
+    with torch.no_grad():
+        model[0].weight.add_(0.1)
+    grid = dnfa.protocol_grid(model, x, W0)
+    assert len(grid) == 16
+    N = dnfa.nfm(model[0])
+    A = dnfa.agop(model, x)[0]
+    row = next(
+        r
+        for r in grid
+        if (r["weights"], r["alpha"], r["measure"], r["gop"])
+        == ("W", 1.0, "cosine", "raw")
+    )
+    assert row["value"] == pytest.approx(dnfa.nfa_similarity(N, A), abs=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        dnfa.protocol_grid(model, x, torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="layer must be"):
+        dnfa.protocol_grid(model, x, layer=5)
+    P = torch.zeros(7, 7)
+    P[0, 0] = P[1, 1] = 1.0
+    recs = dnfa.nfa_records(model, x, reference=P)
+    assert recs[0]["nfm_reference"] == pytest.approx(dnfa.cosine_similarity(N, P))
+    assert "nfm_reference" not in recs[1]
+    with pytest.raises(ValueError, match="reference must be"):
+        dnfa.nfa_records(model, x, reference=torch.eye(3))
+
+
+def test_deep_linear_net_and_best_alpha():
+    net = dnfa.deep_linear_net([5, 7, 3], 0.1, torch.Generator().manual_seed(0))
+    assert [tuple(m.weight.shape) for m in net] == [(7, 5), (3, 7)]
+    x = _x(30, 5)
+    W1, W2 = net[0].weight.detach(), net[1].weight.detach()
+    m = dnfa.layer_matrices(net, x)[0]
+    assert torch.allclose(m.agop, W1.T @ W2.T @ W2 @ W1, atol=1e-6)
+    # an exact power: NFM = AGOP^(1/3)
+    Q, _ = torch.linalg.qr(
+        torch.randn(4, 4, generator=torch.Generator().manual_seed(1))
+    )
+    N = Q @ torch.diag(torch.tensor([3.0, 2.0, 1.0, 0.5])) @ Q.T
+    alpha, value = dnfa.best_alpha(
+        N, dnfa.matrix_power(N, 3.0), [0.25, 1 / 3, 0.5, 1.0]
+    )
+    assert alpha == pytest.approx(1 / 3) and value == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="alphas"):
+        dnfa.best_alpha(N, N, [])
+    with pytest.raises(ValueError, match="init_std"):
+        dnfa.deep_linear_net([3, 2], 0)
+    with pytest.raises(ValueError, match="dims"):
+        dnfa.deep_linear_net([3], 0.1)
