@@ -235,19 +235,38 @@ def diffusion(phi: torch.Tensor) -> torch.Tensor:
     ).pow(2).mean()
 
 
-def gradicon(phi_ab: torch.Tensor, phi_ba: torch.Tensor) -> torch.Tensor:
+def gradicon(
+    phi_ab: torch.Tensor, phi_ba: torch.Tensor, region: str = "square"
+) -> torch.Tensor:
     """Gradient inverse consistency: mean ``|| D(Phi[A,B] o Phi[B,A]) - I ||_F^2`` by finite differences.
 
-    Zero for any pair of exactly inverse smooth maps, rotations included (unlike ``diffusion``).
+    ``phi_ab``, ``phi_ba``: transforms ``[B, H, W, 2]``; returns a scalar. On the plane it is zero for
+    any pair of exactly inverse smooth maps, rotations included (unlike ``diffusion``). On the bounded
+    square it is not: a rotation by an angle other than a quarter turn carries the corners outside the
+    domain, where ``compose`` reads the clamped border, so the square's corners are charged.
+    ``region="disc"`` averages only over the pixels of the inscribed disc (shrunk by two pixels, so
+    that the finite differences stay inside), where a rotation about the centre and its inverse
+    compose exactly; ``"square"`` (the default, the chapter's training loss) averages over every pixel.
     """
     check_transform(phi_ab, "phi_ab")
     check_transform(phi_ba, "phi_ba")
+    if region not in ("square", "disc"):
+        raise ValueError(f"region must be 'square' or 'disc', got {region!r}")
     c = _pixels(compose(phi_ab, phi_ba))
     dy = c[:, :, 1:, :-1] - c[:, :, :-1, :-1]  # derivative along rows: ideally (0, 1)
     dx = c[:, :, :-1, 1:] - c[:, :, :-1, :-1]  # along columns: ideally (1, 0)
     dx = dx - torch.tensor([1.0, 0.0], dtype=c.dtype, device=c.device).view(1, 2, 1, 1)
     dy = dy - torch.tensor([0.0, 1.0], dtype=c.dtype, device=c.device).view(1, 2, 1, 1)
-    return (dx.pow(2).sum(1) + dy.pow(2).sum(1)).mean()
+    per_pixel = dx.pow(2).sum(1) + dy.pow(2).sum(1)  # [B, H-1, W-1]
+    if region == "square":
+        return per_pixel.mean()
+    size = phi_ab.shape[1]
+    radius = 1 - 2 * 2 / (size - 1)  # two pixels inside the inscribed circle
+    x = identity_grid(size, size, 1, device=c.device, dtype=c.dtype)[0, :-1, :-1]
+    inside = (x.norm(dim=-1) <= radius).to(c.dtype)  # [H-1, W-1]
+    if inside.sum() == 0:
+        raise ValueError(f"the images ({size} px) are too small for region='disc'")
+    return (per_pixel * inside).sum() / (inside.sum() * per_pixel.shape[0])
 
 
 # ------------------------------------------------------------------------------------------- networks
@@ -445,12 +464,15 @@ def draw_grid(
     every: int = 3,
     color: str = "tab:orange",
     linewidth: float = 0.7,
+    marker: bool = True,
 ) -> None:
     """Draw one transform ``[H, W, 2]`` (or ``[1, H, W, 2]``) as a deformed grid on a matplotlib axis in pixel
     units.
 
     Line i of the drawing passes through the points ``phi(x)`` of grid row i: where each fixed-image pixel
-    is read from in the moving image.
+    is read from in the moving image. A square grid looks the same after a quarter turn (a 150° rotation
+    would read as -30°), so ``marker`` also draws an arrow from ``phi(centre)`` to ``phi`` of the point
+    halfway up the centre column: it shows where "up" of the fixed image is read from.
     """
     if not isinstance(phi, torch.Tensor):
         raise TypeError(
@@ -466,6 +488,14 @@ def draw_grid(
     for i in range(0, size, every):
         ax.plot(px[i, :, 0], px[i, :, 1], color=color, linewidth=linewidth)
         ax.plot(px[:, i, 0], px[:, i, 1], color=color, linewidth=linewidth)
+    if marker:
+        centre, up = px[size // 2, size // 2], px[size // 4, size // 2]
+        ax.annotate(
+            "",
+            xy=(up[0].item(), up[1].item()),
+            xytext=(centre[0].item(), centre[1].item()),
+            arrowprops={"arrowstyle": "-|>", "color": "tab:red", "lw": 1.5},
+        )
     ax.set_xlim(-0.5, size - 0.5)
     ax.set_ylim(size - 0.5, -0.5)
     ax.set_aspect("equal")

@@ -174,6 +174,31 @@ def test_losses(nines):
         reg.lncc(a, b, window=4)
 
 
+@pytest.mark.parametrize("degrees", [30, 45, 150])
+def test_gradicon_charges_rotations_only_at_the_border(degrees):
+    """On the square an exact rotation pair is charged (corners leave the domain); on the inscribed
+    disc it composes exactly, and a quarter turn is exact everywhere."""
+    angle = math.radians(degrees)
+    rot = groups.rotation_transform(angle, SIZE, SIZE)
+    inverse = groups.rotation_transform(-angle, SIZE, SIZE)
+    quarter = groups.rotation_transform(math.pi / 2, SIZE, SIZE)
+    quarter_inverse = groups.rotation_transform(-math.pi / 2, SIZE, SIZE)
+    assert reg.gradicon(rot, inverse) > 1e-3
+    assert reg.gradicon(rot, inverse, region="disc") < 1e-8
+    assert reg.gradicon(quarter, quarter_inverse) < 1e-8
+    # a non-inverse pair is charged on the disc too
+    assert reg.gradicon(rot, rot, region="disc") > 1e-2
+
+
+def test_gradicon_checks_region():
+    ident = reg.identity_grid(SIZE, SIZE, 1)
+    with pytest.raises(ValueError, match="region"):
+        reg.gradicon(ident, ident, region="circle")
+    tiny = reg.identity_grid(4, 4, 1)
+    with pytest.raises(ValueError, match="too small"):
+        reg.gradicon(tiny, tiny, region="disc")
+
+
 def test_metrics_on_known_transforms(nines):
     b = nines[:4]
     theta = torch.tensor([0.1, -0.7, 2.0, 3.1])
@@ -286,6 +311,16 @@ def test_draw_grid():
     fig, ax = plt.subplots()
     reg.draw_grid(ax, reg.identity_grid(SIZE, SIZE), every=4)
     assert len(ax.lines) == 2 * len(range(0, SIZE, 4))
+    # the "up" arrow tells a 150° rotation from -30°: it points up for the identity...
+    (arrow,) = ax.texts
+    assert arrow.xy[1] < arrow.xyann[1]
+    # ...and down after a half turn; marker=False draws none
+    fig2, ax2 = plt.subplots()
+    reg.draw_grid(ax2, groups.rotation_transform(math.pi, SIZE, SIZE), marker=False)
+    assert not ax2.texts
+    reg.draw_grid(ax2, groups.rotation_transform(math.pi, SIZE, SIZE))
+    assert ax2.texts[0].xy[1] > ax2.texts[0].xyann[1]
+    plt.close(fig2)
     with pytest.raises(ValueError, match=r"\[B, H, W, 2\]"):
         reg.draw_grid(ax, torch.zeros(SIZE, SIZE, 3))
     with pytest.raises(ValueError, match="every"):
