@@ -288,6 +288,7 @@ RULES = {
     "basin_share_at_least": 0.95,
     "right_within_deg": 15,
     "wrong_from_deg": 45,
+    "refute_right_share_at_least": 0.20,
     "refute_wrong_share_at_least": 0.10,
     "refute_residual_ratio_at_most": 2.0,
 }
@@ -295,8 +296,10 @@ RULES_TEXT = (
     "An arm confirms at a seed when, from some K0 on up to K = 32, every 10-degree bin's mean "
     "[W,U] error (same 9 and two 9s) is at most 1.5x the [U,U] floor at the same K, and the basin "
     "(share of starts whose Psi_32 is within 15 degrees of the truth) is >= 0.95. It shows the "
-    "refuting pattern when >= 10% of starts end >= 45 degrees off with a median fixed-point "
-    "residual no more than 2x that of the right answers (settled at wrong answers). Verdict: "
+    "refuting pattern when the final angles are bimodal, >= 20% of starts within 15 degrees and "
+    ">= 10% ending >= 45 degrees off, with a median fixed-point residual at the wrong answers no "
+    "more than 2x that at the right ones (settled at wrong answers; a map that never moves is "
+    "not bimodal). Verdict: "
     "'confirm' when every [U,U] arm (learned and C4, with and without blur) confirms at every seed "
     "and the no-conjugation control does not confirm at any seed; 'refute' when every [U,U] arm "
     "shows the refuting pattern at every seed; otherwise 'inconclusive'."
@@ -327,7 +330,8 @@ def arm_verdict(run: dict) -> dict:
         and b["share_within_15"] >= RULES["basin_share_at_least"]
     )
     refutes = (
-        b["share_wrong"] >= RULES["refute_wrong_share_at_least"]
+        b["share_within_15"] >= RULES["refute_right_share_at_least"]
+        and b["share_wrong"] >= RULES["refute_wrong_share_at_least"]
         and b["median_residual_wrong_px"] is not None
         and b["median_residual_right_px"] is not None
         and b["median_residual_wrong_px"]

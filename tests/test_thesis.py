@@ -202,6 +202,9 @@ def test_verdict_rules():
     )
     one = thesis.arm_verdict(good)
     assert one["within_from_K"] == 1 and one["confirms"] and not one["refutes"]
+    # a map that never moves ends at 0 from every start: settled, but not bimodal
+    still = fake_run(wu=5.0, share=1 / 36, wrong=0.9, res_wrong=0.0, res_right=0.0)
+    assert not thesis.arm_verdict(still)["refutes"]
     with pytest.raises(ValueError, match="lack"):
         thesis.verdict({"control": {}}, ARMS, "control")
 
