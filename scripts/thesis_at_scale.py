@@ -482,13 +482,28 @@ def main(argv=None) -> int:
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    saved = None
+    saved, saved_what = None, None
     if args.save_weights:
-        buffer = io.BytesIO()
-        torch.save(weights, buffer)
-        if buffer.tell() < MAX_WEIGHTS_BYTES:
-            saved = out.with_suffix(".pt")
-            saved.write_bytes(buffer.getvalue())
+        # all weights in float32 if they fit in 5 MB, else float16, else seed 0 of each arm in
+        # float16; the provenance says which
+        first = {k: v for k, v in weights.items() if k.endswith("/0")}
+        for what, chosen, dtype in (
+            ("all seeds, float32", weights, torch.float32),
+            ("all seeds, float16", weights, torch.float16),
+            ("seed 0 of each arm, float16", first, torch.float16),
+        ):
+            buffer = io.BytesIO()
+            torch.save(
+                {
+                    key: {k: v.to(dtype) for k, v in state.items()}
+                    for key, state in chosen.items()
+                },
+                buffer,
+            )
+            if buffer.tell() < MAX_WEIGHTS_BYTES:
+                saved, saved_what = out.with_suffix(".pt"), what
+                saved.write_bytes(buffer.getvalue())
+                break
     provenance = {
         "git_commit": git_commit(),
         "seeds": list(range(args.seeds)),
@@ -509,6 +524,7 @@ def main(argv=None) -> int:
         "wall_seconds": time.perf_counter() - start_all,
         "estimated_cpu_seconds": estimate,
         "weights": str(saved.name) if saved else None,
+        "weights_saved": saved_what,
         "command": " ".join(
             [Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)]
         ),

@@ -55,7 +55,16 @@ def test_bad_arguments_give_a_clear_error(args, message):
 @pytest.mark.slow
 def test_smoke_run_writes_a_valid_results_file(tmp_path):
     out = tmp_path / "thesis.json"
-    done = run("--preset", "smoke", "--seeds", "1", "--quiet", "--out", str(out))
+    done = run(
+        "--preset",
+        "smoke",
+        "--seeds",
+        "1",
+        "--quiet",
+        "--save-weights",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = thesis.load_results(out)
     assert set(results["results"]) == {
@@ -77,3 +86,5 @@ def test_smoke_run_writes_a_valid_results_file(tmp_path):
     # random angles of the floor, whose interpolation keeps it above zero
     assert run0["uu_floor_px"]["1"] > 0
     assert "verdict:" in done.stdout
+    assert prov["weights_saved"] == "all seeds, float32"
+    assert (tmp_path / "thesis.pt").stat().st_size < 5 * 1024 * 1024
