@@ -6,7 +6,9 @@ One module per concept; import what a chapter needs, e.g. ``from equinotes impor
 Core modules: ``utils`` (seeding, device), ``data`` (bundled MNIST), ``transforms`` (coordinate fields,
 warp, compose), ``groups`` (groups and actions), ``equivariance`` (errors, asserts, symmetrization),
 ``claims`` (the ledger), ``training`` (the training loop), ``widgets`` (live and static explorations).
-Chapter modules: ``models``, ``diagrams``, ``mesa``, ``registration``, ``dnfa``.
+Chapter modules: ``models``, ``diagrams``, ``name_swap``, ``affine``, ``mesa``, ``periodic``,
+``pointclouds``, ``registration``, ``registration_metrics``, ``dnfa``, ``steerable``, ``canonical``,
+``thesis`` (the thesis-at-scale experiment of ``scripts/thesis_at_scale.py``).
 """
 
 from importlib import import_module
@@ -24,9 +26,17 @@ _SUBMODULES = (
     "widgets",
     "models",
     "diagrams",
+    "name_swap",
+    "affine",
     "mesa",
+    "periodic",
+    "pointclouds",
     "registration",
+    "registration_metrics",
     "dnfa",
+    "steerable",
+    "canonical",
+    "thesis",
 )
 
 
