@@ -45,6 +45,7 @@ __all__ = [
     "lncc",
     "diffusion",
     "gradicon",
+    "gaussian_kernel_1d",
     "smooth_field",
     "StepNet",
     "symmetrize_c4",
@@ -270,6 +271,18 @@ def gradicon(
 
 
 # ------------------------------------------------------------------------------------------- networks
+def gaussian_kernel_1d(sigma: float, dtype=torch.float32, device=None) -> torch.Tensor:
+    """A normalized 1-D Gaussian of ``sigma`` pixels, truncated at ``ceil(2.5 sigma)`` (at least 1):
+    ``[2 * radius + 1]``, symmetric, so a separable blur with it commutes with quarter turns.
+    """
+    if not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"sigma must be a positive number of pixels, got {sigma!r}")
+    radius = max(1, int(math.ceil(2.5 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
+    g = torch.exp(-0.5 * (x / sigma) ** 2)
+    return g / g.sum()
+
+
 def smooth_field(u: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian smoothing of a displacement ``[B, 2, H, W]`` (edge-replicated), which commutes with quarter
     turns.
@@ -280,10 +293,8 @@ def smooth_field(u: torch.Tensor, sigma: float) -> torch.Tensor:
         )
     if sigma <= 0:
         return u
-    radius = max(1, int(math.ceil(2.5 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=u.dtype, device=u.device)
-    g = torch.exp(-0.5 * (x / sigma) ** 2)
-    g = g / g.sum()
+    g = gaussian_kernel_1d(sigma, dtype=u.dtype, device=u.device)
+    radius = len(g) // 2
     u = F.pad(u, (radius, radius, radius, radius), mode="replicate")
     u = F.conv2d(u, g.view(1, 1, 1, -1).expand(2, 1, 1, -1), groups=2)
     return F.conv2d(u, g.view(1, 1, -1, 1).expand(2, 1, -1, 1), groups=2)

@@ -58,10 +58,8 @@ def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
         raise TypeError(f"sigma must be a number of pixels, got {sigma!r}")
     if sigma <= 0:
         return images
-    radius = max(1, int(math.ceil(2.5 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
-    g = torch.exp(-0.5 * (x / sigma) ** 2)
-    g = g / g.sum()
+    g = reg.gaussian_kernel_1d(sigma, dtype=images.dtype, device=images.device)
+    radius = len(g) // 2
     c = images.shape[1]
     out = F.conv2d(
         images, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, radius), groups=c

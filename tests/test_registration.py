@@ -328,3 +328,13 @@ def test_draw_grid():
     with pytest.raises(TypeError, match="torch.Tensor"):
         reg.draw_grid(ax, [[0.0]])
     plt.close(fig)
+
+
+def test_gaussian_kernel_1d():
+    g = reg.gaussian_kernel_1d(1.0)
+    assert g.shape == (7,) and torch.allclose(g.sum(), torch.tensor(1.0))
+    assert torch.equal(g, g.flip(0))  # symmetric: the blur commutes with quarter turns
+    assert reg.gaussian_kernel_1d(0.1).shape == (3,)  # radius at least 1
+    for bad in (0, -1.0, float("nan"), "1"):
+        with pytest.raises(ValueError, match="sigma"):
+            reg.gaussian_kernel_1d(bad)
