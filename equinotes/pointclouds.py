@@ -42,7 +42,7 @@ __all__ = [
 def check_clouds(points, name: str = "points") -> torch.Tensor:
     """Validate a batch of 2-D point clouds ``[B, n, 2]`` (floating, n >= 3) and return it."""
     check_tensor(points, name, "[B, n, 2]")
-    if points.dim() != 3 or points.shape[-1] != 2:
+    if points.shape[-1] != 2:  # check_tensor has checked the rank
         raise ValueError(f"{name} must have shape [B, n, 2], got {tuple(points.shape)}")
     if points.shape[1] < 3:
         raise ValueError(f"{name} needs at least 3 points, got {points.shape[1]}")
