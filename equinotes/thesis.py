@@ -193,17 +193,25 @@ def upright_pair_sampler(
 
 
 def every_iterate_loss(
-    k: int, sigmas=None, lam: float = 1.0, similarity: Callable = reg.lncc
+    k: int,
+    sigmas=None,
+    lam: float = 1.0,
+    similarity: Callable = reg.lncc,
+    region: str = "square",
 ) -> Callable:
     """The loss on every iterate: ``mean_j sim(A o Psi_j, B) + lam * GradICON(Psi_j[A,B], Psi_j[B,A])``
     over j = 1..k (``unroll`` with ``sigmas``), for ``training.train``; ``loss_fn(model, pairs)``
-    with ``pairs`` a ``RotatedPairs``. The similarity reads the unblurred images.
+    with ``pairs`` a ``RotatedPairs``. The similarity reads the unblurred images. ``region`` is
+    GradICON's (``registration.gradicon``): ``"disc"`` charges an exact rotation nothing, the
+    default ``"square"`` charges its corners.
     """
     k = check_int("k", k, minimum=1)
     if not callable(similarity):
         raise TypeError("similarity must be callable: (warped, fixed) -> loss")
     if not isinstance(lam, (int, float)) or lam < 0:
         raise ValueError(f"lam must be a number >= 0, got {lam!r}")
+    if region not in ("square", "disc"):
+        raise ValueError(f"region must be 'square' or 'disc', got {region!r}")
 
     def loss_fn(model, pairs):
         forward = unroll(model, pairs.moving, pairs.fixed, k, sigmas)
@@ -212,7 +220,7 @@ def every_iterate_loss(
         for j, phi in enumerate(forward):
             total = total + similarity(reg.warp(pairs.moving, phi), pairs.fixed)
             if lam:
-                total = total + lam * reg.gradicon(phi, backward[j])
+                total = total + lam * reg.gradicon(phi, backward[j], region=region)
         return total / k
 
     return loss_fn

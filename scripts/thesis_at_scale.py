@@ -6,8 +6,9 @@
     python scripts/thesis_at_scale.py --preset smoke --out /tmp/t.json   # seconds (the test suite)
 
 Arms (every arm trains the package's StepNet on pairs of rotated 9s at *all* relative angles, with the
-loss on every unrolled iterate, LNCC + lam * GradICON, and the same seed-derived initial weights and
-pairs per seed):
+loss on every unrolled iterate, LNCC + lam * GradICON (scored on the inscribed disc unless
+--gradicon-region square, so that an exact rotation costs nothing), and the same seed-derived
+initial weights and pairs per seed):
   learned_blur    the step conjugated by a fresh random rotation at every call during training
                   (learned [U,U]), coarse-to-fine blur between iterations
   learned_noblur  the same without blur
@@ -191,6 +192,14 @@ def parse_args(argv=None):
         action="store_true",
         help="print the estimated CPU time of the chosen sizes and exit",
     )
+    parser.add_argument(
+        "--gradicon-region",
+        choices=("disc", "square"),
+        default="disc",
+        help="where GradICON is scored (registration.gradicon): 'disc' (default) charges an exact "
+        "rotation nothing; 'square', the chapter's live loss, charges its corners and so pushes "
+        "the step away from rotating",
+    )
     for key, text in SIZE_HELP.items():
         kind = float if key in ("sigma_max", "lr", "lam") else int
         parser.add_argument(
@@ -216,6 +225,7 @@ def parse_args(argv=None):
     unknown = [a for a in arms if a not in ARMS]
     if unknown or not arms:
         parser.error(f"--arms: unknown arm(s) {unknown}; choose from {', '.join(ARMS)}")
+    sizes["gradicon_region"] = args.gradicon_region
     args.arms, args.sizes = arms, sizes
     return args
 
@@ -435,7 +445,12 @@ def main(argv=None) -> int:
             model = build_model(arm, sizes, size, seed)
             log = training.train(
                 model,
-                thesis.every_iterate_loss(k_train, sigmas, lam=sizes["lam"]),
+                thesis.every_iterate_loss(
+                    k_train,
+                    sigmas,
+                    lam=sizes["lam"],
+                    region=sizes["gradicon_region"],
+                ),
                 sampler,
                 steps,
                 lr=sizes["lr"],
