@@ -152,6 +152,15 @@ def _badge(status: str) -> nodes.inline:
     return nodes.inline(text=status, classes=["equinotes-badge", f"claim-{status}"])
 
 
+def _status_cell(record: dict) -> nodes.paragraph:
+    """The badge, and where the value comes from when this build did not measure it."""
+    cell = _para(_badge(record["status"]))
+    if record.get("source"):
+        cell += nodes.Text(" ")
+        cell += nodes.emphasis(text=f"({record['source']})")
+    return cell
+
+
 def _table(headers, rows, widths, classes=("equinotes-table",)):
     table = nodes.table(classes=list(classes))
     group = nodes.tgroup(cols=len(headers))
@@ -358,7 +367,7 @@ def _row(record, link, sweep_claims):
             spread += _para(line)
     cells = [
         ident,
-        _para(_badge(record["status"])),
+        _status_cell(record),
         record["statement"],
         measured,
         threshold,

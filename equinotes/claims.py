@@ -379,6 +379,8 @@ def _badge_html(record: dict) -> str:
         f'<span style="background:{colour};color:#fff;border-radius:0.6em;'
         f'padding:0 0.5em;font-size:0.85em">{status}</span>'
     )
+    if record.get("source"):
+        pill += f" <i>({html.escape(record['source'])})</i>"
     return (
         f'<div class="equinotes-claim" id="{anchor}" style="border-left:4px solid {colour};'
         f'padding:2px 8px;margin:4px 0">'
@@ -464,6 +466,7 @@ def check(
     expect: str = "holds",
     margin: float | None = None,
     unit: str | None = None,
+    source: str | None = None,
 ) -> dict:
     """Record a claim in the ledger, then assert it.
 
@@ -480,10 +483,15 @@ def check(
         margin: how far the tightest condition clears its bound, as ``claims.margin`` computes it. Left
             out, it is inferred when ``value`` and ``threshold`` are single numbers.
         unit: the unit of the numbers in ``value`` and ``threshold`` (``"px"``, ``"°"``, ``"s"``), if any.
+        source: where the value comes from when it is *not* measured by this build, e.g.
+            ``"from the committed run of 2026-12-01"`` (a results file a script wrote); shown beside
+            the status, here and on the ledger page. ``None``: measured by this build.
     Returns:
         the record written to the ledger.
     """
     _validate(id, statement, expect, unit)
+    if source is not None and (not isinstance(source, str) or not source.strip()):
+        raise TypeError(f"source must be a non-empty string or None, got {source!r}")
     holds = _as_bool(holds)
     if margin is not None and not _number(margin):
         raise TypeError(
@@ -504,6 +512,8 @@ def check(
         "expect": expect,
         "status": "open" if expect == "open" else ("holds" if holds else "refuted"),
     }
+    if source is not None:
+        record["source"] = source.strip()
     return _write(record)
 
 

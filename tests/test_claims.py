@@ -242,3 +242,20 @@ def test_badge_shows_readable_value_threshold_margin_and_spread(ledger):
     badge = claims._badge_html(single)
     assert "measured 3.16e-06" in badge and "×3.17" in badge
     assert "3.159046" not in badge and "close to its edge" not in badge
+
+
+def test_a_value_from_a_committed_run_says_so(ledger):
+    record = claims.check(
+        "4.6",
+        "A verdict read from a results file.",
+        {"verdict": "inconclusive"},
+        holds=True,
+        source="from the committed run of 2026-12-01",
+    )
+    assert record["source"] == "from the committed run of 2026-12-01"
+    assert json.loads(ledger.read_text())["source"] == record["source"]
+    assert "(from the committed run of 2026-12-01)" in claims._badge_html(record)
+    assert "source" not in claims.check("4.7", "Measured.", 1.0, holds=True)
+    for bad in ("", "  ", 3):
+        with pytest.raises(TypeError, match="source"):
+            claims.check("4.8", "Bad source.", 1.0, holds=True, source=bad)

@@ -312,3 +312,20 @@ def test_a_sphinx_build_links_each_claim_and_reads_the_sweep(tmp_path, monkeypat
     assert "equinotes-badge claim-holds" in page
     assert (out / "html" / "_static" / ledger.CSS).is_file()
     assert len((out / "ledger.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_claim_from_a_committed_run_says_where_its_value_comes_from(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("EQUINOTES_LEDGER", str(tmp_path / "ledger.jsonl"))
+    claims.check(
+        "4.4d",
+        "Read from a file.",
+        {"verdict": "refute"},
+        holds=True,
+        expect="open",
+        source="from the committed run of 2026-12-01",
+    )
+    records = {r["id"]: r for r in claims.read_ledger()}
+    (row,) = rows(tables(build(records))[0])[1:]
+    assert row[1] == "open (from the committed run of 2026-12-01)"
