@@ -36,11 +36,19 @@ __all__ = [
     "upright_pair_sampler",
     "every_iterate_loss",
     "wu_errors",
+    "wu_errors_by_probe",
     "basin",
     "arm_verdict",
     "verdict",
     "load_results",
+    "RESULTS_FILE",
+    "seed_mean",
+    "wu_to_floor",
 ]
+
+#: The committed results of ``scripts/thesis_at_scale.py`` (shipped with the package, so that the
+#: chapter reads them in Colab too).
+RESULTS_FILE = Path(__file__).parent / "_data" / "thesis_at_scale.json"
 
 SCHEMA_VERSION = 1
 KS = (1, 2, 4, 8, 16, 32)  # the iterations measured
@@ -234,21 +242,40 @@ def wu_errors(
     The definition of ``registration_metrics.equivariance_error_px`` (mask: the digit in
     ``B o U``), computed for all K from two unrolls of ``max(ks)`` steps.
     """
+    probes = {"wu": (w_angle, u_angle)}
+    return wu_errors_by_probe(step, moving, fixed, probes, ks, sigmas)["wu"]
+
+
+def wu_errors_by_probe(
+    step: Callable, moving, fixed, probes: dict, ks=KS, sigmas=None
+) -> dict:
+    """``wu_errors`` for several probes ``{name: (w_angle, u_angle)}`` on the same pairs, sharing
+    the unroll of the unrotated pair: ``{name: {K: [B]}}`` from ``1 + len(probes)`` unrolls."""
     reg.check_pair(moving, fixed)
     ks = tuple(check_int("K", K, minimum=1) for K in ks)
     if not ks:
         raise ValueError("ks must name at least one K")
+    if not isinstance(probes, dict) or not probes:
+        raise ValueError("probes must be a non-empty {name: (w_angle, u_angle)} dict")
+    out = {}
     with torch.no_grad():
-        fixed_u = reg.pull_back(fixed, u_angle)
-        lhs = unroll(step, reg.pull_back(moving, w_angle), fixed_u, max(ks), sigmas)
         rhs = unroll(step, moving, fixed, max(ks), sigmas)
-        mask = rm.digit_mask(fixed_u)
-        return {
-            K: rm.distance_px(
-                lhs[K - 1], conjugate_transform(rhs[K - 1], w_angle, u_angle), mask
-            )
-            for K in ks
-        }
+        for name, angles in probes.items():
+            if not isinstance(angles, (tuple, list)) or len(angles) != 2:
+                raise ValueError(f"probe {name!r} must be a pair (w_angle, u_angle)")
+            w_angle, u_angle = angles
+            fixed_u = reg.pull_back(fixed, u_angle)
+            lhs = unroll(step, reg.pull_back(moving, w_angle), fixed_u, max(ks), sigmas)
+            mask = rm.digit_mask(fixed_u)
+            out[name] = {
+                K: rm.distance_px(
+                    lhs[K - 1],
+                    conjugate_transform(rhs[K - 1], w_angle, u_angle),
+                    mask,
+                )
+                for K in ks
+            }
+    return out
 
 
 def basin(
@@ -383,6 +410,43 @@ def verdict(results: dict, thesis_arms, control: str) -> dict:
     }
 
 
+# ------------------------------------------------------------------------------------ reading
+def wu_to_floor(run: dict, group: str = "same") -> list:
+    """One run's [W,U] error over its [U,U] floor, ``[len(ks)][n_bins]`` (rows K, columns angle bins;
+    ``None`` for an empty bin): the quantity the verdict compares with 1.5."""
+    if group not in ("same", "two_9s"):
+        raise ValueError(f"group must be 'same' or 'two_9s', got {group!r}")
+    rows = []
+    for K in run["ks"]:
+        floor = max(run["uu_floor_px"][str(K)], 1e-12)
+        rows.append(
+            [
+                None if e is None else e / floor
+                for e in run["wu_px_by_bin"][group][str(K)]
+            ]
+        )
+    return rows
+
+
+def seed_mean(runs: dict, table: Callable) -> list:
+    """The mean over seeds of ``table(run)``, a ``[rows][cols]`` list per run (``None`` entries are
+    left out of the mean; ``None`` where every seed has ``None``). ``runs``: ``results[arm]``."""
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError("runs must be a non-empty {seed: run} dict (results[arm])")
+    tables = [table(run) for run in runs.values()]
+    shape = (len(tables[0]), len(tables[0][0]))
+    if any((len(t), len(t[0])) != shape for t in tables):
+        raise ValueError("every seed's table must have the same shape")
+    out = []
+    for i in range(shape[0]):
+        row = []
+        for j in range(shape[1]):
+            vals = [t[i][j] for t in tables if t[i][j] is not None]
+            row.append(sum(vals) / len(vals) if vals else None)
+        out.append(row)
+    return out
+
+
 # ------------------------------------------------------------------------------------ schema
 _TOP = {
     "schema_version": int,
@@ -417,13 +481,14 @@ _BASIN = (
 )
 
 
-def load_results(path) -> dict:
-    """Read the results JSON of ``scripts/thesis_at_scale.py`` and check its schema.
+def load_results(path=None) -> dict:
+    """Read the results JSON of ``scripts/thesis_at_scale.py`` (default: ``RESULTS_FILE``, the
+    committed run) and check its schema.
 
     Raises ``FileNotFoundError`` when the file is missing and ``ValueError`` (naming the file and
     the offending key) when it is not valid JSON or its schema is wrong. Returns the parsed dict.
     """
-    path = Path(path)
+    path = Path(RESULTS_FILE if path is None else path)
     if not path.is_file():
         raise FileNotFoundError(f"no results file at {path}")
     try:
@@ -475,4 +540,13 @@ def load_results(path) -> dict:
         fail(
             f"verdict must be 'confirm', 'refute' or 'inconclusive', got {v.get('verdict')!r}"
         )
+    if (
+        "thesis_arms" in v
+    ):  # a full run: the stored verdict must follow from the results
+        again = verdict(data["results"], v["thesis_arms"], v["control"])["verdict"]
+        if again != v["verdict"]:
+            fail(
+                f"the stored verdict {v['verdict']!r} does not follow from the results "
+                f"by the rules ({again!r})"
+            )
     return data

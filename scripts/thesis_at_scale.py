@@ -29,7 +29,7 @@ fixed-point residual (how far one more step moves); wall time.
 
 Output: one JSON (--out) with schema_version, results[arm][seed], provenance (git commit, seeds,
 versions, machine, device, preset, every size, date) and a verdict computed by the rules in
-equinotes.thesis.RULES_TEXT; with --save-weights also the trained weights next to it (.pt) when
+equinotes.thesis.RULES_TEXT; with --save-weights also the trained weights (in --weights-dir) when
 they take < 5 MB. equinotes.thesis.load_results checks the file's schema.
 """
 
@@ -180,8 +180,14 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--out",
-        default=str(ROOT / "results" / "thesis_at_scale.json"),
-        help="results JSON",
+        default=str(ROOT / "equinotes" / "_data" / "thesis_at_scale.json"),
+        help="results JSON (default: the committed run the book reads, "
+        "equinotes/_data/thesis_at_scale.json)",
+    )
+    parser.add_argument(
+        "--weights-dir",
+        default=str(ROOT / "results"),
+        help="where --save-weights writes <name of --out>.pt (default: results/)",
     )
     parser.add_argument(
         "--save-weights", action="store_true", help="also save weights (.pt) if < 5 MB"
@@ -516,7 +522,9 @@ def main(argv=None) -> int:
                 buffer,
             )
             if buffer.tell() < MAX_WEIGHTS_BYTES:
-                saved, saved_what = out.with_suffix(".pt"), what
+                saved = Path(args.weights_dir) / (out.stem + ".pt")
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                saved_what = what
                 saved.write_bytes(buffer.getvalue())
                 break
     provenance = {

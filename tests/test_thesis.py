@@ -142,6 +142,21 @@ def test_wu_errors_match_the_metric_and_vanish_for_quarter_turn_uu():
         thesis.wu_errors(step, a, b, 0.1, 0.1, ks=())
 
 
+def test_wu_errors_by_probe_equal_one_probe_at_a_time():
+    a, b = images(seed=1), images(seed=2)
+    step = random_step()
+    probes = {"small": (0.4, -0.3), "quarter": (math.pi / 2, 0.0)}
+    both = thesis.wu_errors_by_probe(step, a, b, probes, ks=(1, 3))
+    for name, (w, u) in probes.items():
+        alone = thesis.wu_errors(step, a, b, w, u, ks=(1, 3))
+        for k in (1, 3):
+            assert torch.allclose(both[name][k], alone[k])
+    with pytest.raises(ValueError, match="non-empty"):
+        thesis.wu_errors_by_probe(step, a, b, {}, ks=(1,))
+    with pytest.raises(ValueError, match="pair"):
+        thesis.wu_errors_by_probe(step, a, b, {"x": 0.3}, ks=(1,))
+
+
 def test_basin_of_the_identity_map():
     a = images(4, seed=1)
     truth = torch.tensor([0.0, 30.0, -90.0, 180.0])
@@ -295,3 +310,28 @@ def test_upright_pair_sampler():
     assert (back - pairs.fixed).abs().mean() < 0.04  # the wrong way: 0.064
     with pytest.raises(ValueError, match="same_fraction"):
         thesis.upright_pair_sampler(digits, 4, same_fraction=2.0)
+
+
+def test_load_results_recomputes_the_verdict(tmp_path):
+    path, payload = valid_file(tmp_path)
+    payload["verdict"]["verdict"] = "refute"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match="does not follow"):
+        thesis.load_results(path)
+
+
+def test_wu_to_floor_and_seed_mean():
+    a, b = fake_run(wu=3.0, floor=2.0), fake_run(wu=1.0, floor=2.0)
+    b["wu_px_by_bin"]["same"]["1"][0] = None
+    assert thesis.wu_to_floor(a)[0][0] == 1.5
+    assert thesis.wu_to_floor(b)[0][0] is None
+    mean = thesis.seed_mean({"0": a, "1": b}, thesis.wu_to_floor)
+    assert len(mean) == len(thesis.KS) and len(mean[0]) == 18
+    assert mean[0][0] == 1.5 and mean[0][1] == 1.0  # None left out of the mean
+    assert thesis.seed_mean({"0": b}, thesis.wu_to_floor)[0][0] is None
+    with pytest.raises(ValueError, match="group"):
+        thesis.wu_to_floor(a, "three_9s")
+    with pytest.raises(ValueError, match="non-empty"):
+        thesis.seed_mean({}, thesis.wu_to_floor)
+    with pytest.raises(ValueError, match="same shape"):
+        thesis.seed_mean({"0": a, "1": b}, lambda r: [[1.0] * (3 if r is a else 2)])
