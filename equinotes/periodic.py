@@ -39,6 +39,8 @@ __all__ = [
     "dihedral_elements",
     "act_on_pair",
     "act_on_shift",
+    "act_on_pair_orbit",
+    "act_on_shift_orbit",
     "add_shifts",
     "iterated_registration",
     "equivariance_gaps",
@@ -334,6 +336,52 @@ def act_on_shift(g, t: torch.Tensor) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"t must be a tensor of shifts, got {type(t).__name__}")
     return -t if r else t
+
+
+def _check_elements(elements) -> list:
+    if isinstance(elements, (str, bytes)) or not hasattr(elements, "__iter__"):
+        raise TypeError(
+            "elements must be a list of dihedral elements (s, r), "
+            f"got {type(elements).__name__}"
+        )
+    elements = list(elements)
+    if not elements:
+        raise ValueError("elements is empty: give at least one dihedral element")
+    for g in elements:
+        _check_element(g)
+    return elements
+
+
+def act_on_pair_orbit(elements, pair):
+    """``act_on_pair(g, pair)`` for every g in ``elements``, stacked along the batch, so that one call
+    of a registration sees the whole orbit.
+
+    Args:
+        elements: a non-empty list of dihedral elements ``(s, r)`` (e.g. ``dihedral_elements(N)``).
+        pair: ``(moving [B, N], fixed [B, N])``.
+    Returns:
+        ``(moving [G*B, N], fixed [G*B, N])``, element-major: rows ``i*B ... (i+1)*B - 1`` are
+        ``act_on_pair(elements[i], pair)``.
+    """
+    elements = _check_elements(elements)
+    acted = [act_on_pair(g, pair) for g in elements]
+    return tuple(torch.cat([a[i] for a in acted]) for i in range(2))
+
+
+def act_on_shift_orbit(elements, t: torch.Tensor) -> torch.Tensor:
+    """``act_on_shift(g, t)`` for every g in ``elements``, concatenated along the last (batch) axis.
+
+    Args:
+        elements: as in ``act_on_pair_orbit``. t: shifts ``[..., B]`` (e.g. a trajectory ``[K, B]``).
+    Returns:
+        ``[..., G*B]``, element-major like ``act_on_pair_orbit``: a registration applied to
+        ``act_on_pair_orbit(elements, pair)`` is [U,U]-equivariant on the listed elements exactly
+        when it returns ``act_on_shift_orbit(elements, its output on pair)``.
+    """
+    elements = _check_elements(elements)
+    if not isinstance(t, torch.Tensor) or t.dim() == 0:
+        raise TypeError("t must be a tensor of shifts [..., B]")
+    return torch.cat([act_on_shift(g, t) for g in elements], dim=-1)
 
 
 def add_shifts(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -224,6 +224,43 @@ def test_dihedral_elements_and_actions():
         P.act_on_shift((1, 0), 0.5)
 
 
+def test_orbit_actions_stack_every_element_along_the_batch(dtype):
+    a, b = signals(3, dtype=dtype), signals(3, dtype=dtype, seed=1)
+    els = P.dihedral_elements(32, shifts=[0, 5, 31])
+    moving, fixed = P.act_on_pair_orbit(els, (a, b))
+    assert moving.shape == fixed.shape == (len(els) * 3, 32)
+    for i, g in enumerate(els):  # element-major blocks of the batch
+        one = P.act_on_pair(g, (a, b))
+        assert torch.equal(moving[3 * i : 3 * i + 3], one[0])
+        assert torch.equal(fixed[3 * i : 3 * i + 3], one[1])
+    t = torch.arange(6, dtype=dtype).reshape(2, 3)  # a trajectory [K, B]
+    acted = P.act_on_shift_orbit(els, t)
+    assert acted.shape == (2, len(els) * 3)
+    for i, g in enumerate(els):
+        assert torch.equal(acted[:, 3 * i : 3 * i + 3], P.act_on_shift(g, t))
+    # one batched call checks a [U,U]-equivariant registration on the whole orbit
+    torch.manual_seed(0)
+    net = P.ShiftNet().to(dtype)
+    with torch.no_grad():
+        lhs = net(moving, fixed)
+        rhs = P.act_on_shift_orbit(els, net(a, b))
+    assert (lhs - rhs).abs().max() <= equivariance.default_tolerance(dtype)
+
+
+def test_orbit_actions_reject_bad_input():
+    a = signals(2)
+    with pytest.raises(ValueError, match="empty"):
+        P.act_on_pair_orbit([], (a, a))
+    with pytest.raises(ValueError, match="dihedral element"):
+        P.act_on_pair_orbit([(0, 0), (1, 2)], (a, a))
+    with pytest.raises(TypeError, match="list of dihedral"):
+        P.act_on_shift_orbit((0, 0)[0], torch.zeros(2))
+    with pytest.raises(TypeError, match="pair"):
+        P.act_on_pair_orbit([(0, 0)], a)
+    with pytest.raises(TypeError, match="tensor of shifts"):
+        P.act_on_shift_orbit([(0, 0)], 0.5)
+
+
 def test_iterated_registration_and_gaps():
     a = signals(6)
     d = torch.linspace(-2.5, 2.5, 6, dtype=torch.float64)
