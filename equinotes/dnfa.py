@@ -60,6 +60,12 @@ __all__ = [
     "best_alpha",
     "nfa_records",
     "train_tracking_nfa",
+    "fact_matrix",
+    "fact_report",
+    "fact_along_gd",
+    "ridge_model",
+    "cosine_lower_bound",
+    "centred_nfa",
 ]
 
 # PyTorch's default nn.Linear init, U(-1/√fan_in, 1/√fan_in), has std 1/√(3 fan_in): 1/√6 of He's.
@@ -758,6 +764,86 @@ def nfa_records(
     return recs
 
 
+def _full_batch_gd(
+    model,
+    x,
+    y,
+    n_steps,
+    lr,
+    seed,
+    weight_decay,
+    sample_batch,
+    progress,
+    desc,
+    optimizer="sgd",
+    on_grads=None,
+):
+    """Full-batch gradient descent (or Adam) on ``mean((f(x) - y)²) + λ/2 ‖θ‖²`` for an
+    ``nn.Sequential`` of bias-free ``nn.Linear`` and ``nn.ReLU``, with the backward pass written out
+    (see ``train_tracking_nfa``). Same seeding, modes, updates and ``TrainLog`` as ``training.train``
+    (``torch.optim.SGD`` / ``torch.optim.Adam`` with their defaults and ``weight_decay=λ``).
+    ``on_grads(weights, grads)``, if given, sees each step's weights and the gradients of the data
+    loss (without the decay) before the update."""
+    import time
+
+    from .training import TrainLog
+    from .utils import progress as progress_bar
+
+    if not isinstance(lr, (int, float)) or lr <= 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    seed = check_int("seed", seed, minimum=0)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    modules = list(model)
+    weights = [m.weight for m in modules if isinstance(m, nn.Linear)]
+    if optimizer == "adam":  # torch.optim.Adam's defaults, single-tensor form
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        moments = [(torch.zeros_like(w), torch.zeros_like(w)) for w in weights]
+    scale = 2.0 / y.numel()
+    log = TrainLog()
+    start = time.perf_counter()
+    bar = progress_bar(range(n_steps), desc=desc, leave=False, disable=not progress)
+    with torch.no_grad():
+        for step in bar:
+            sample_batch(step, generator)  # records the checkpoints
+            a, inputs = x, []
+            for m in modules:
+                inputs.append(a)
+                a = m(a)
+            residual = a - y
+            log.losses.append(float((residual * residual).mean()))
+            g, grads = residual * scale, []
+            for i in range(len(modules) - 1, -1, -1):
+                m = modules[i]
+                if isinstance(m, nn.ReLU):
+                    g = g * (inputs[i] > 0)
+                else:
+                    grads.append(g.T @ inputs[i])
+                    if i > 0:
+                        g = g @ m.weight
+            grads.reverse()
+            if on_grads is not None:
+                on_grads(weights, grads)
+            for j, (w, dw) in enumerate(zip(weights, grads)):
+                if weight_decay:
+                    dw = dw.add(w, alpha=weight_decay)
+                if optimizer == "sgd":
+                    w.add_(dw, alpha=-lr)
+                    continue
+                m1, m2 = moments[j]
+                m1.lerp_(dw, 1 - beta1)
+                m2.mul_(beta2).addcmul_(dw, dw, value=1 - beta2)
+                t = step + 1
+                denom = (m2.sqrt() / (1 - beta2**t) ** 0.5).add_(eps)
+                w.addcdiv_(m1, denom, value=-lr / (1 - beta1**t))
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{log.losses[-1]:.4f}", refresh=False)
+    log.seconds = time.perf_counter() - start
+    model.eval()
+    return log
+
+
 def train_tracking_nfa(
     model: nn.Sequential,
     x: torch.Tensor,
@@ -773,6 +859,7 @@ def train_tracking_nfa(
     progress: bool = False,
     desc: str = "training",
     reference: torch.Tensor | None = None,
+    weight_decay: float = 0.0,
 ) -> tuple[list[tuple[int, list[dict]]], "object"]:
     """Train with ``equinotes.training.train`` and record ``nfa_records`` at the given steps.
 
@@ -784,8 +871,15 @@ def train_tracking_nfa(
         batch_size: mini-batch size drawn with the seeded generator; ``None`` = full batch.
         x_eval: inputs the AGOP is averaged over (default ``x``, the training inputs).
         reference: passed to ``nfa_records`` (a first-layer comparison matrix ``[d_in, d_in]``).
+        weight_decay: λ ≥ 0 of the penalty λ/2 ‖θ‖² (as ``torch.optim.SGD(weight_decay=λ)``).
     Returns:
         ``(history, log)``: ``history`` is a list of ``(step, nfa_records(...))``; ``log`` the ``TrainLog``.
+
+    Full-batch training (gradient descent or Adam) on the squared error of a bias-free ReLU (or linear)
+    MLP — every run of chapter 5 — takes a fast path: the same updates as ``train`` (same seed
+    handling, same ``TrainLog``), with the backward pass and the optimizer step written out by hand
+    instead of autograd and ``torch.optim``. On these tiny networks the per-step overhead, not the
+    arithmetic, is the cost.
     """
     from .training import train
 
@@ -823,18 +917,336 @@ def train_tracking_nfa(
             return ((out - yb) ** 2).mean()
         return nn.functional.cross_entropy(out, yb)
 
-    log = train(
-        model,
-        loss_fn,
-        sample_batch,
-        n_steps,
-        lr=lr,
-        optimizer=optimizer,
-        seed=seed,
-        device=x.device,
-        progress=progress,
-        desc=desc,
+    if (
+        isinstance(weight_decay, bool)
+        or not isinstance(weight_decay, (int, float))
+        or not weight_decay >= 0
+    ):
+        raise ValueError(f"weight_decay must be a number ≥ 0, got {weight_decay!r}")
+    fast = (
+        optimizer in ("sgd", "adam")
+        and loss == "mse"
+        and (batch_size is None or batch_size >= x.shape[0])
+        and all(
+            isinstance(m, nn.ReLU) or (isinstance(m, nn.Linear) and m.bias is None)
+            for m in model
+        )
+        and all(p.requires_grad for p in model.parameters())
     )
+    if fast:
+        if y.shape != model(x).shape:
+            raise ValueError("y must have the model output's shape [n, d_out]")
+        log = _full_batch_gd(
+            model,
+            x,
+            y,
+            n_steps,
+            lr,
+            seed,
+            weight_decay,
+            sample_batch,
+            progress,
+            desc,
+            optimizer,
+        )
+    else:
+        log = train(
+            model,
+            loss_fn,
+            sample_batch,
+            n_steps,
+            lr=lr,
+            optimizer=optimizer,
+            seed=seed,
+            device=x.device,
+            progress=progress,
+            desc=desc,
+            weight_decay=weight_decay,
+        )
     if n_steps in wanted:
         history.append((n_steps, nfa_records(model, x_eval, reference=reference)))
     return history, log
+
+
+# ----------------------------------------------------------------------------------------------------
+# FACT: the exact identity at a stationary point of the weight-decayed loss (Boix-Adsera et al. 2025)
+# ----------------------------------------------------------------------------------------------------
+def _fact_terms(model, x, y, weight_decay, layer):
+    """(W, Σ_i ∂L/∂a_i a_iᵀ, ∂L/∂W) for ``L = mean((f(x) - y)²)``; shapes ``[d_out, d_in]``,
+    ``[d_in, d_in]``, ``[d_out, d_in]``."""
+    layers, x = _check_inputs(model, x)
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
+    if (
+        isinstance(weight_decay, bool)
+        or not isinstance(weight_decay, (int, float))
+        or not math.isfinite(weight_decay)
+        or not weight_decay > 0
+    ):
+        raise ValueError(
+            f"weight_decay must be a positive number (λ of the penalty λ/2 ‖W‖²), got "
+            f"{weight_decay!r}"
+        )
+    layer = check_int("layer", layer, minimum=0)
+    if layer >= len(layers):
+        raise ValueError(
+            f"layer must be < {len(layers)} (number of linear layers), got {layer}"
+        )
+    target = layers[layer]
+    with torch.enable_grad():
+        a, a_in = x.detach(), None
+        for m in model:
+            if m is target:
+                a_in = a.detach().requires_grad_(True)
+                a = a_in
+            a = m(a)
+        if a.shape != y.shape:
+            raise ValueError(
+                f"y must have the output's shape {tuple(a.shape)}, got {tuple(y.shape)}"
+            )
+        loss = ((a - y.to(a)) ** 2).mean()
+        grad_a, grad_w = torch.autograd.grad(loss, [a_in, target.weight])
+    W = target.weight.detach()
+    return W, grad_a.T @ a_in.detach(), grad_w.detach()
+
+
+def fact_matrix(
+    model: nn.Sequential,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight_decay: float,
+    layer: int = 0,
+) -> torch.Tensor:
+    """The right-hand side of FACT for one layer: ``-(1/λ) Σ_i (∂L/∂a_i) a_iᵀ``, symmetrised.
+
+    For the objective ``L(θ) + λ/2 ‖θ‖²`` with ``L = mean((f(x) - y)²)`` (what ``train`` minimises with
+    ``weight_decay=λ``), a stationary point has ``λ W = -∂L/∂W = -Σ_i g_i a_iᵀ`` (``a_i`` the layer's input
+    on sample ``i``, ``g_i = ∂L/∂h_i`` at its pre-activation). Multiplying by ``Wᵀ`` and using
+    ``Wᵀ g_i = ∂L/∂a_i`` gives ``WᵀW = -(1/λ) Σ_i (∂L/∂a_i) a_iᵀ``. Away from stationarity the gap is
+    exactly ``-(1/λ) Wᵀ R`` with ``R = ∂L/∂W + λW`` (see ``fact_report``).
+
+    Args:
+        model: fully connected ``nn.Sequential`` (see ``linear_layers``). x: inputs ``[n, d_in]``.
+        y: targets, the output's shape ``[n, d_out_model]``. weight_decay: λ > 0.
+        layer: index of the linear layer.
+    Returns:
+        ``[d_in_l, d_in_l]``, symmetric (``d_in_l`` the layer's input width).
+    """
+    _, M, _ = _fact_terms(model, x, y, weight_decay, layer)
+    M = -M / weight_decay
+    return (M + M.T) / 2
+
+
+def cosine_lower_bound(relative_gap: float) -> float:
+    """The smallest ``cos(A, B)`` over all ``B`` with ``‖B - A‖ ≤ ε ‖A‖``: ``√(1 - ε²)`` for ε < 1.
+
+    (The sine of the angle between ``A`` and ``B`` is at most ε.) For ε ≥ 1 nothing is guaranteed:
+    -1.
+    """
+    eps = float(relative_gap)
+    if not eps >= 0:
+        raise ValueError(f"relative_gap must be a number ≥ 0, got {relative_gap!r}")
+    return math.sqrt(1 - eps**2) if eps < 1 else -1.0
+
+
+def fact_report(
+    model: nn.Sequential,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight_decay: float,
+    layer: int = 0,
+) -> dict:
+    """FACT for one layer, with what stationarity guarantees about it.
+
+    Returns a dict: ``cos`` = cos(WᵀW, ``fact_matrix``); ``gradient_norm`` = ‖R‖_F with
+    ``R = ∂L/∂W + λW`` the gradient of the weight-decayed objective w.r.t. this layer (0 at a stationary
+    point); ``relative_gap`` = ε = ‖W‖₂ ‖R‖_F / (λ ‖WᵀW‖_F), which bounds ‖FACT - WᵀW‖_F / ‖WᵀW‖_F
+    (the gap is the symmetric part of -(1/λ) WᵀR); ``cos_bound`` = ``cosine_lower_bound(ε)``, a lower
+    bound on ``cos`` that follows from the gradient norm alone; ``gap`` = the measured
+    ‖FACT - WᵀW‖_F / ‖WᵀW‖_F.
+    """
+    W, M, grad_w = _fact_terms(model, x, y, weight_decay, layer)
+    W, M, grad_w = W.double(), M.double(), grad_w.double()
+    rhs = -M / weight_decay
+    rhs = (rhs + rhs.T) / 2
+    N = W.T @ W
+    R = grad_w + weight_decay * W
+    eps = float(
+        torch.linalg.matrix_norm(W, ord=2) * R.norm() / (weight_decay * N.norm())
+    )
+    return {
+        "cos": cosine_similarity(N, rhs),
+        "gradient_norm": float(R.norm()),
+        "relative_gap": eps,
+        "cos_bound": cosine_lower_bound(eps),
+        "gap": float((rhs - N).norm() / N.norm()),
+    }
+
+
+def ridge_model(x: torch.Tensor, y: torch.Tensor, weight_decay: float) -> nn.Sequential:
+    """The minimiser of ``mean((x Wᵀ - y)²) + λ/2 ‖W‖²`` in closed form, as a one-layer model.
+
+    Stationarity, ``(2/(n c)) (W xᵀx - yᵀx) + λ W = 0``, gives ``W = yᵀx (xᵀx + (λ n c / 2) I)⁻¹``: a
+    point where FACT holds exactly (up to the float precision of ``x``'s dtype).
+
+    Args:
+        x: ``[n, d]``. y: ``[n, c]``. weight_decay: λ > 0.
+    Returns:
+        ``nn.Sequential(nn.Linear(d, c, bias=False))`` in ``x``'s dtype, weight ``[c, d]``.
+    """
+    check_tensor(x, "x", "[n, d]")
+    check_tensor(y, "y", "[n, c]")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"x and y need the same number of rows, got {x.shape[0]} and {y.shape[0]}"
+        )
+    if (
+        isinstance(weight_decay, bool)
+        or not isinstance(weight_decay, (int, float))
+        or not weight_decay > 0
+    ):
+        raise ValueError(
+            f"weight_decay must be a positive number, got {weight_decay!r}"
+        )
+    n, d = x.shape
+    xd, yd = x.double(), y.double()
+    eye = torch.eye(d, dtype=torch.float64, device=x.device)
+    W = (
+        yd.T
+        @ xd
+        @ torch.linalg.inv(xd.T @ xd + weight_decay * n * y.shape[1] / 2 * eye)
+    )
+    model = nn.Sequential(nn.Linear(d, y.shape[1], bias=False)).to(x.device, x.dtype)
+    with torch.no_grad():
+        model[0].weight.copy_(W.to(x.dtype))
+    return model
+
+
+def fact_along_gd(
+    model: nn.Sequential,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight_decay: float,
+    lr: float,
+    n_steps: int,
+    layer: int = 0,
+    seed: int = 0,
+) -> dict:
+    """Run ``n_steps`` of full-batch gradient descent (step ``lr``, weight decay λ) and average FACT's
+    two sides over the iterates.
+
+    Where the loss has a kink at the minimum (ReLU units switching on a training point), gradient
+    descent keeps crossing it and the gradient of the last iterate need not shrink. Averaged over the
+    iterates ``W_t`` (t = 0 … T-1, ``W_{t+1} = W_t - lr R_t``) the identity still holds up to an exact
+    remainder: with ``N_t = W_tᵀW_t`` and ``F_t`` = ``fact_matrix`` at ``W_t``,
+    ``mean(N_t) - mean(F_t) = (1/λ) [(N_0 - N_T) / (2 lr T) + (lr/2) mean(R_tᵀR_t)]``, so
+    ``‖mean F - mean N‖ / ‖mean N‖ ≤ ε̄ = [‖N_0 - N_T‖/(2 lr T) + (lr/2) mean ‖R_t‖²] / (λ ‖mean N‖)``.
+
+    Args:
+        model: bias-free ReLU/linear ``nn.Sequential`` (it is trained in place). x: ``[n, d_in]``.
+        y: ``[n, d_out]``. weight_decay: λ > 0. lr: step > 0. n_steps: T ≥ 1. layer: linear layer.
+        seed: passed on like ``train``'s.
+    Returns:
+        dict: ``cos_mean`` = cos(mean N, mean F); ``gap_mean`` (relative); ``relative_gap_mean`` = ε̄;
+        ``cos_bound_mean`` = ``cosine_lower_bound(ε̄)``; ``remainder_error``: relative float error of the
+        exact remainder formula; ``gradient_norm_rms`` = √mean ‖R_t‖²; ``last``: ``fact_report`` of the
+        final iterate.
+    """
+    n_steps = check_int("n_steps", n_steps, minimum=1)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if not all(
+        isinstance(m, nn.ReLU) or (isinstance(m, nn.Linear) and m.bias is None)
+        for m in model
+    ):
+        raise ValueError(
+            "model must be an nn.Sequential of bias-free nn.Linear and nn.ReLU"
+        )
+    _fact_terms(model, x, y, weight_decay, layer)  # checks the inputs
+    sums = {"N": 0.0, "F": 0.0, "RR": 0.0, "r2": 0.0}
+    W = linear_layers(model)[layer].weight.detach().double()
+    first = W.T @ W
+
+    def record(weights, grads):
+        # F_t = -(1/λ) Σ_i (∂L/∂a_i) a_iᵀ = -(1/λ) W_tᵀ ∂L/∂W_t (chain rule; = fact_matrix)
+        W, G = weights[layer].double(), grads[layer].double()
+        R = G + weight_decay * W
+        F = -(W.T @ G) / weight_decay
+        sums["N"] = sums["N"] + W.T @ W
+        sums["F"] = sums["F"] + (F + F.T) / 2
+        sums["RR"] = sums["RR"] + R.T @ R
+        sums["r2"] += float(R.norm() ** 2)
+
+    _full_batch_gd(
+        model,
+        x,
+        y,
+        n_steps,
+        lr,
+        seed,
+        weight_decay,
+        lambda step, generator: None,
+        False,
+        "FACT",
+        on_grads=record,
+    )
+    W_end = _fact_terms(model, x, y, weight_decay, layer)[0].double()
+    last_N = W_end.T @ W_end
+    N, F = sums["N"] / n_steps, sums["F"] / n_steps
+    drift = (first - last_N) / (2 * lr * n_steps)
+    remainder = (drift + lr / 2 * sums["RR"] / n_steps) / weight_decay
+    eps = (float(drift.norm()) + lr / 2 * sums["r2"] / n_steps) / (
+        weight_decay * float(N.norm())
+    )
+    return {
+        "cos_mean": cosine_similarity(N, F),
+        "gap_mean": float((F - N).norm() / N.norm()),
+        "relative_gap_mean": eps,
+        "cos_bound_mean": cosine_lower_bound(eps),
+        "remainder_error": float(((N - F) - remainder).norm() / N.norm()),
+        "gradient_norm_rms": math.sqrt(sums["r2"] / n_steps),
+        "last": fact_report(model, x, y, weight_decay, layer),
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
+# the centred NFA (Beaglehole, Mitliagkas & Agarwala 2024)
+# ----------------------------------------------------------------------------------------------------
+def centred_nfa(
+    W: torch.Tensor,
+    W0: torch.Tensor,
+    K: torch.Tensor,
+    measure: str = "pearson",
+    alpha: float = 1.0,
+) -> float:
+    """The centred NFA: the ansatz for the part of the weights that training added.
+
+    With ``ΔW = W - W0`` it compares ``ΔWᵀΔW`` with ``(ΔWᵀ K ΔW)^α``, where ``K`` is the *current*
+    network's gradient second moment of that layer (``layer_matrices(...)[l].K``). The uncentred NFA is
+    the same with ``W0 = 0``. Beaglehole, Mitliagkas and Agarwala's code measures it with ``α = 1`` and
+    the Pearson correlation of the entries (the defaults).
+
+    Args:
+        W: trained weight ``[d_out, d_in]``. W0: initial weight, same shape. K: ``[d_out, d_out]``.
+        measure: ``"pearson"`` or ``"cosine"``. alpha: power of the centred AGOP (> 0).
+    Returns:
+        the similarity (a float in [-1, 1]).
+    """
+    for name, M in (("W", W), ("W0", W0), ("K", K)):
+        if not isinstance(M, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(M).__name__}")
+    if W.dim() != 2 or W0.shape != W.shape:
+        raise ValueError(
+            f"W and W0 must be matrices of one shape, got {tuple(W.shape)} and "
+            f"{tuple(W0.shape)}"
+        )
+    K = _check_square(K, "K")
+    if K.shape[0] != W.shape[0]:
+        raise ValueError(
+            f"K must be [{W.shape[0]}, {W.shape[0]}] (the layer's output width), got "
+            f"{tuple(K.shape)}"
+        )
+    dW = W.detach().double() - W0.detach().double().to(W.device)
+    if dW.norm() == 0:
+        raise ValueError("W equals W0: the centred NFA is undefined before training")
+    return nfa_similarity(dW.T @ dW, dW.T @ K.double() @ dW, alpha, measure)

@@ -2,6 +2,7 @@
 input.
 """
 
+import copy
 import math
 
 import pytest
@@ -407,3 +408,182 @@ def test_deep_linear_net_and_best_alpha():
         dnfa.deep_linear_net([3, 2], 0)
     with pytest.raises(ValueError, match="dims"):
         dnfa.deep_linear_net([3], 0.1)
+
+
+def _ridge(n=50, d=6, c=3, lam=0.1, seed=0, dtype=torch.float64):
+    """A linear least-squares problem with ridge and its minimiser in closed form."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=dtype)
+    y = torch.randn(n, c, generator=g, dtype=dtype)
+    # mean((xWᵀ - y)²) + λ/2 ‖W‖²: (2/(nc)) (W xᵀx - yᵀx) + λW = 0
+    eye = torch.eye(d, dtype=dtype)
+    W = y.T @ x @ torch.linalg.inv(x.T @ x + lam * n * c / 2 * eye)
+    model = nn.Sequential(nn.Linear(d, c, bias=False)).to(dtype)
+    with torch.no_grad():
+        model[0].weight.copy_(W)
+    return model, x, y, W
+
+
+def test_fact_is_exact_at_the_ridge_minimiser():
+    model, x, y, W = _ridge()
+    rhs = dnfa.fact_matrix(model, x, y, 0.1)
+    assert rhs.shape == (6, 6)
+    assert torch.allclose(rhs, rhs.T)
+    assert ((rhs - W.T @ W).norm() / (W.T @ W).norm()).item() <= 1e-10
+    rep = dnfa.fact_report(model, x, y, 0.1)
+    assert rep["gradient_norm"] <= 1e-10 and rep["gap"] <= 1e-10
+    assert rep["cos"] >= 1 - 1e-12 and rep["cos_bound"] >= 1 - 1e-12
+
+
+def test_fact_away_from_stationarity_obeys_its_bound():
+    # a two-layer ReLU net at random weights: far from stationary, the bound still holds
+    model, x = _net(depth=2, seed=3), _x(seed=4)
+    y = torch.randn(40, 1, generator=torch.Generator().manual_seed(5))
+    for layer in range(3):
+        rep = dnfa.fact_report(model, x, y, 0.05, layer=layer)
+        assert rep["gap"] <= rep["relative_gap"] * (1 + 1e-6)
+        assert rep["cos"] >= rep["cos_bound"] - 1e-6
+    # a non-stationary ridge point: the gap is exactly -(1/λ) sym(WᵀR)
+    model, x, y, W = _ridge()
+    with torch.no_grad():
+        model[0].weight.mul_(1.1)
+    rep = dnfa.fact_report(model, x, y, 0.1)
+    assert rep["gradient_norm"] > 1e-3 and rep["gap"] > 1e-4
+    assert rep["cos"] >= rep["cos_bound"]
+
+
+def test_cosine_lower_bound():
+    assert dnfa.cosine_lower_bound(0.0) == 1.0
+    assert dnfa.cosine_lower_bound(0.6) == pytest.approx(0.8)
+    assert dnfa.cosine_lower_bound(1.5) == -1.0
+    with pytest.raises(ValueError):
+        dnfa.cosine_lower_bound(-0.1)
+    with pytest.raises(ValueError):
+        dnfa.cosine_lower_bound(float("nan"))
+
+
+def test_fact_along_gd_remainder_is_exact_and_bounded():
+    model, x = _net(d_in=5, width=12, depth=2, seed=2, scale=0.5), _x(n=64, d=5, seed=6)
+    y = (x[:, :1] * x[:, 1:2]).contiguous()
+    out = dnfa.fact_along_gd(model, x, y, 0.05, 0.05, 200, seed=0)
+    assert out["remainder_error"] <= 1e-5
+    assert out["gap_mean"] <= out["relative_gap_mean"] * (1 + 1e-5) + 1e-6
+    assert out["cos_mean"] >= out["cos_bound_mean"] - 1e-6
+    assert set(out["last"]) == {
+        "cos",
+        "gradient_norm",
+        "relative_gap",
+        "cos_bound",
+        "gap",
+    }
+    # the ridge minimiser stays put and the average is exact
+    model, x, y, W = _ridge()
+    out = dnfa.fact_along_gd(model, x, y, 0.1, 0.01, 20)
+    assert out["gap_mean"] <= 1e-9 and out["gradient_norm_rms"] <= 1e-9
+
+
+def test_weight_decay_fast_path_matches_torch_sgd():
+    # the hand-written full-batch step equals torch.optim.SGD with weight decay
+    model, x = _net(depth=2, seed=1), _x(seed=2)
+    y = torch.randn(40, 1, generator=torch.Generator().manual_seed(3))
+    ref = copy.deepcopy(model)
+    _, log = dnfa.train_tracking_nfa(model, x, y, 25, 0.05, [], weight_decay=0.01)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.05, weight_decay=0.01)
+    losses = []
+    for _ in range(25):
+        loss = ((ref(x) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert log.losses == pytest.approx(losses, rel=1e-5)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_fact_and_centred_nfa_bad_inputs():
+    model, x, y, _ = _ridge()
+    with pytest.raises(ValueError):
+        dnfa.fact_matrix(model, x, y, 0.0)
+    with pytest.raises(ValueError):
+        dnfa.fact_matrix(model, x, y, -1.0)
+    with pytest.raises(ValueError):
+        dnfa.fact_matrix(model, x, y[:, :2], 0.1)  # wrong target shape
+    with pytest.raises(ValueError):
+        dnfa.fact_matrix(model, x, y, 0.1, layer=1)
+    with pytest.raises(TypeError):
+        dnfa.fact_matrix(model, x, y.numpy(), 0.1)
+    with pytest.raises(ValueError):
+        dnfa.fact_along_gd(model, x, y, 0.1, 0.0, 10)
+    with pytest.raises(ValueError):
+        dnfa.fact_along_gd(nn.Sequential(nn.Linear(6, 3)), x, y, 0.1, 0.1, 10)
+    with pytest.raises(ValueError):
+        dnfa.train_tracking_nfa(model, x, y, 5, 0.1, [], weight_decay=-1.0)
+    W = torch.randn(8, 5)
+    with pytest.raises(ValueError):
+        dnfa.centred_nfa(W, W.clone(), torch.eye(8))  # before training: undefined
+    with pytest.raises(ValueError):
+        dnfa.centred_nfa(W, torch.zeros(8, 4), torch.eye(8))
+    with pytest.raises(ValueError):
+        dnfa.centred_nfa(W, torch.zeros(8, 5), torch.eye(5))
+    with pytest.raises(TypeError):
+        dnfa.centred_nfa(W, None, torch.eye(8))
+    with pytest.raises(ValueError):
+        dnfa.centred_nfa(W, torch.zeros(8, 5), torch.eye(8), measure="spearman")
+
+
+def test_centred_nfa():
+    g = torch.Generator().manual_seed(0)
+    W0, dW = torch.randn(8, 5, generator=g), torch.randn(8, 5, generator=g)
+    G = torch.randn(30, 8, generator=g)
+    K = G.T @ G / 30
+    # with W0 = 0 it is the uncentred NFA
+    for measure in ("cosine", "pearson"):
+        assert dnfa.centred_nfa(dW, torch.zeros_like(dW), K, measure) == pytest.approx(
+            dnfa.nfa_similarity(dW.T @ dW, dW.T @ K @ dW, 1.0, measure)
+        )
+    # it only sees W - W0
+    value = dnfa.centred_nfa(W0 + dW, W0, K)
+    assert value == pytest.approx(dnfa.centred_nfa(dW, torch.zeros_like(dW), K))
+    # K = I gives 1 (the readout-layer situation), for any W0
+    assert dnfa.centred_nfa(W0 + dW, W0, torch.eye(8), "cosine") == pytest.approx(1.0)
+    assert dnfa.centred_nfa(W0 + dW, W0, K, alpha=0.5) <= 1.0
+
+
+def test_ridge_model_matches_the_hand_solution_and_checks_inputs():
+    model, x, y, W = _ridge()
+    ours = dnfa.ridge_model(x, y, 0.1)
+    assert ours[0].weight.dtype == torch.float64
+    assert torch.allclose(ours[0].weight, W, atol=1e-12)
+    floor = dnfa.fact_report(
+        dnfa.ridge_model(x.float(), y.float(), 0.1), x.float(), y.float(), 0.1
+    )
+    assert floor["gap"] <= 1e-5  # float32 floor
+    with pytest.raises(ValueError):
+        dnfa.ridge_model(x, y[:10], 0.1)
+    with pytest.raises(ValueError):
+        dnfa.ridge_model(x, y, 0)
+    with pytest.raises(TypeError):
+        dnfa.ridge_model(x.numpy(), y, 0.1)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_fast_path_matches_torch_adam(weight_decay):
+    x = _x(seed=5)
+    y = torch.randn(40, 2, generator=torch.Generator().manual_seed(6))
+    model = dnfa.relu_mlp(7, 16, 2, d_out=2, generator=torch.Generator().manual_seed(4))
+    ref = copy.deepcopy(model)
+    _, log = dnfa.train_tracking_nfa(
+        model, x, y, 30, 3e-3, [], optimizer="adam", weight_decay=weight_decay
+    )
+    opt = torch.optim.Adam(ref.parameters(), lr=3e-3, weight_decay=weight_decay)
+    losses = []
+    for _ in range(30):
+        loss = ((ref(x) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert log.losses == pytest.approx(losses, rel=1e-5)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
