@@ -335,3 +335,12 @@ def test_wu_to_floor_and_seed_mean():
         thesis.seed_mean({}, thesis.wu_to_floor)
     with pytest.raises(ValueError, match="same shape"):
         thesis.seed_mean({"0": a, "1": b}, lambda r: [[1.0] * (3 if r is a else 2)])
+
+
+def test_the_committed_run_loads_and_is_clean():
+    committed = thesis.load_results()  # the file chapter 4 reads
+    prov = committed["provenance"]
+    assert len(prov["git_commit"]) == 40 and "dirty" not in prov["git_commit"]
+    assert set(committed["results"]) >= {*committed["verdict"]["thesis_arms"], "control"}
+    for runs in committed["results"].values():
+        assert sorted(runs) == [str(s) for s in prov["seeds"]]
