@@ -341,6 +341,9 @@ def test_the_committed_run_loads_and_is_clean():
     committed = thesis.load_results()  # the file chapter 4 reads
     prov = committed["provenance"]
     assert len(prov["git_commit"]) == 40 and "dirty" not in prov["git_commit"]
-    assert set(committed["results"]) >= {*committed["verdict"]["thesis_arms"], "control"}
+    assert set(committed["results"]) >= {
+        *committed["verdict"]["thesis_arms"],
+        "control",
+    }
     for runs in committed["results"].values():
         assert sorted(runs) == [str(s) for s in prov["seeds"]]
