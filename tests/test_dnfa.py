@@ -482,15 +482,10 @@ def test_fact_along_gd_remainder_is_exact_and_bounded():
     assert out["gap_mean"] <= 1e-9 and out["gradient_norm_rms"] <= 1e-9
 
 
-def test_weight_decay_fast_path_matches_torch_sgd():
-    # the hand-written full-batch step equals torch.optim.SGD with weight decay
-    model, x = _net(depth=2, seed=1), _x(seed=2)
-    y = torch.randn(40, 1, generator=torch.Generator().manual_seed(3))
-    ref = copy.deepcopy(model)
-    _, log = dnfa.train_tracking_nfa(model, x, y, 25, 0.05, [], weight_decay=0.01)
-    opt = torch.optim.SGD(ref.parameters(), lr=0.05, weight_decay=0.01)
+def assert_same_run(model, log, ref, opt, x, y, n_steps):
+    """``log``/``model`` from train_tracking_nfa match ``n_steps`` of torch's ``opt`` on ``ref``."""
     losses = []
-    for _ in range(25):
+    for _ in range(n_steps):
         loss = ((ref(x) - y) ** 2).mean()
         opt.zero_grad()
         loss.backward()
@@ -499,6 +494,16 @@ def test_weight_decay_fast_path_matches_torch_sgd():
     assert log.losses == pytest.approx(losses, rel=1e-5)
     for p, q in zip(model.parameters(), ref.parameters()):
         assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_weight_decay_fast_path_matches_torch_sgd():
+    # the hand-written full-batch step equals torch.optim.SGD with weight decay
+    model, x = _net(depth=2, seed=1), _x(seed=2)
+    y = torch.randn(40, 1, generator=torch.Generator().manual_seed(3))
+    ref = copy.deepcopy(model)
+    _, log = dnfa.train_tracking_nfa(model, x, y, 25, 0.05, [], weight_decay=0.01)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.05, weight_decay=0.01)
+    assert_same_run(model, log, ref, opt, x, y, 25)
 
 
 def test_fact_and_centred_nfa_bad_inputs():
@@ -577,13 +582,4 @@ def test_adam_fast_path_matches_torch_adam(weight_decay):
         model, x, y, 30, 3e-3, [], optimizer="adam", weight_decay=weight_decay
     )
     opt = torch.optim.Adam(ref.parameters(), lr=3e-3, weight_decay=weight_decay)
-    losses = []
-    for _ in range(30):
-        loss = ((ref(x) - y) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert log.losses == pytest.approx(losses, rel=1e-5)
-    for p, q in zip(model.parameters(), ref.parameters()):
-        assert torch.allclose(p, q, atol=1e-6)
+    assert_same_run(model, log, ref, opt, x, y, 30)
