@@ -64,6 +64,8 @@ def test_smoke_run_writes_a_valid_results_file(tmp_path):
         "--save-weights",
         "--out",
         str(out),
+        "--weights-dir",
+        str(tmp_path / "weights"),
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = thesis.load_results(out)
@@ -87,4 +89,5 @@ def test_smoke_run_writes_a_valid_results_file(tmp_path):
     assert run0["uu_floor_px"]["1"] > 0
     assert "verdict:" in done.stdout
     assert prov["weights_saved"] == "all seeds, float32"
-    assert (tmp_path / "thesis.pt").stat().st_size < 5 * 1024 * 1024
+    assert prov["weights"] == "thesis.pt"
+    assert (tmp_path / "weights" / "thesis.pt").stat().st_size < 5 * 1024 * 1024
