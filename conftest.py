@@ -17,6 +17,9 @@ import torch  # noqa: E402  (after the thread settings, which torch reads when i
 # (tests/site_helpers.py sets it for the build the tests make). A seed chosen by the user wins.
 os.environ.setdefault("EQUINOTES_SEED", "1")
 
+# Inside the tests a claim that fails fails its notebook (a reader's own run only warns; claims.strict).
+os.environ.setdefault("EQUINOTES_STRICT", "1")
+
 # Claims recorded while tests run go to a throwaway ledger, never to the site's (kernels inherit this).
 os.environ.setdefault(
     "EQUINOTES_LEDGER", os.path.join(ROOT, "_build", "test_ledger.jsonl")

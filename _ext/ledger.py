@@ -80,6 +80,8 @@ def _reset_ledger(app):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("")
     os.environ["EQUINOTES_LEDGER"] = str(path)
+    # the build checks every claim: one that fails stops it (a reader's own run only warns)
+    os.environ["EQUINOTES_STRICT"] = "1"
     app.env.equinotes_claim_pages = {}
     app.env.equinotes_ledger_offset = 0
 
@@ -342,6 +344,8 @@ def _row(record, link, sweep_claims):
     unit = record.get("unit")
     uri = link(claim_id)
     ident = _para()
+    # the target of the "on the ledger" link in each page's "What this section checked" box
+    ident["ids"] = ["ledger-claim-" + claim_id.replace(".", "-")]
     ident += nodes.reference("", claim_id, refuri=uri) if uri else nodes.Text(claim_id)
     value = record.get("value")
     replicated = bool(record.get("replicated")) and isinstance(value, dict)

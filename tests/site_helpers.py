@@ -6,6 +6,7 @@ import contextlib
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -118,3 +119,28 @@ EXPLORER_STATE_JS = """return Array.from(document.querySelectorAll('.equinotes-e
   const visible = Array.from(box.querySelectorAll('img')).filter(img => img.offsetParent !== null);
   return visible.map(img => img.src).join('|');
 });"""
+
+
+# Maths that did not render: a "$" glued to a rendered math span, or LaTeX left in the text.
+_STRAY_DOLLAR = re.compile(
+    r'\$\s*<span class="math|</span>\s*\$|\$\$\s*<span class="math'
+)
+_OUT_OF_TEXT = re.compile(
+    r'<(script|style|pre|code)\b.*?</\1>|<span class="math[^"]*">.*?</span>'
+    r'|<div class="math[^"]*">.*?</div>',
+    re.S,
+)
+_RAW_LATEX = re.compile(
+    r"\\(?:frac|mathbb|mathrm|mathcal|operatorname|sum|circ|cdot|text)\b|\^\{|_\{"
+)
+
+
+def broken_maths(page_html: str) -> list[str]:
+    """Snippets of ``page_html`` where maths did not render: stray dollars beside a rendered math span,
+    and raw LaTeX (``\\frac``, ``^{``, ...) in the text outside maths, code and scripts."""
+    found = [m.group(0) for m in _STRAY_DOLLAR.finditer(page_html)]
+    text = _OUT_OF_TEXT.sub(" ", page_html)
+    text = re.sub(r"<[^>]+>", " ", text)
+    for m in _RAW_LATEX.finditer(text):
+        found.append(text[max(0, m.start() - 30) : m.end() + 30].strip())
+    return found

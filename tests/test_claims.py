@@ -259,3 +259,51 @@ def test_a_value_from_a_committed_run_says_so(ledger):
     for bad in ("", "  ", 3):
         with pytest.raises(TypeError, match="source"):
             claims.check("4.8", "Bad source.", 1.0, holds=True, source=bad)
+
+
+def test_strict_runs_raise_and_a_readers_run_warns_and_goes_on(ledger, monkeypatch):
+    monkeypatch.setenv("EQUINOTES_STRICT", "1")
+    assert claims.strict()
+    with pytest.raises(AssertionError, match="claim 1.9 does not hold"):
+        claims.check("1.9", "Small.", 2.0, holds=False, threshold=1.0)
+    with pytest.raises(AssertionError, match="marked refuted but now holds"):
+        claims.check("1.9", "Small.", 0.5, holds=True, threshold=1.0, expect="refuted")
+    monkeypatch.setenv("EQUINOTES_STRICT", "0")
+    assert not claims.strict()
+    with pytest.warns(UserWarning, match="claim 1.9 does not hold"):
+        record = claims.check("1.9", "Small.", 2.0, holds=False, threshold=1.0)
+    assert record["status"] == "refuted" and record["unexpected"]
+    assert json.loads(ledger.read_text().splitlines()[-1])["unexpected"] is True
+    with pytest.warns(UserWarning, match="claim 1.8 does not hold"):
+        claims.check_replicated("1.8", "Each small.", [0.5, 2.0], at_most=1.0)
+    # a claim that holds as the text says is not marked
+    assert "unexpected" not in claims.check("1.7", "Small.", 0.5, holds=True)
+
+
+def test_a_check_displays_nothing_and_the_section_box_lists_the_sections_claims(
+    ledger, monkeypatch
+):
+    monkeypatch.setattr(claims, "_SECTION", [])
+    shown = []
+    monkeypatch.setattr(claims, "_display_html", shown.append)
+    first = claims.check("2.1", "First <claim>.", 0.5, holds=True, threshold=1.0)
+    assert hasattr(first, "_ipython_display_") and first._ipython_display_() is None
+    claims.check("2.2", "Second claim.", 3.0, holds=False, threshold=1.0, expect="open")
+    assert shown == []  # checking printed nothing
+    claims.section_box()
+    assert len(shown) == 1
+    box = shown[0]
+    assert box.startswith('<details class="equinotes-checked"')
+    assert "What this section checked" in box and "2 claims" in box
+    assert "1 holds" in box and "1 open" in box
+    assert 'id="claim-2-1"' in box and 'id="claim-2-2"' in box
+    assert "First &lt;claim&gt;." in box and "threshold 1" in box
+    assert 'href="ledger.html#ledger-claim-2-1"' in box
+    # the next box starts afresh; an empty section shows nothing
+    claims.section_box()
+    assert len(shown) == 1
+    claims.check("2.3", "Third.", 1.0, holds=True)
+    claims.section_box(ledger_page=None)
+    assert "2.3" not in shown[0] and 'id="claim-2-3"' in shown[1]
+    assert "on the ledger" not in shown[1]
+    assert claims.section_box_html([]) == ""

@@ -11,6 +11,7 @@ import yaml
 from site_helpers import (
     EXPLORER_STATE_JS,
     ROOT,
+    broken_maths,
     browser,
     build_offline_site,
     chromium_available,
@@ -82,6 +83,19 @@ def site(tmp_path_factory):
 def test_every_toc_page_is_built(site):
     for page in toc_pages():
         assert (site / "html" / f"{page}.html").is_file(), page
+
+
+def test_maths_renders_on_every_page(site):
+    for page in toc_pages():
+        found = broken_maths((site / "html" / f"{page}.html").read_text())
+        assert found == [], f"{page}: maths that did not render: {found[:5]}"
+
+
+def test_no_page_prints_a_raw_claim_record(site):
+    for page in toc_pages():
+        executed = site / "jupyter_execute" / f"{page}.ipynb"
+        if executed.is_file():
+            assert "recorded_at" not in executed.read_text(), page
 
 
 def test_ledger_holds_every_promised_claim_and_links_to_it(site):
