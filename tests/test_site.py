@@ -85,6 +85,17 @@ def test_every_toc_page_is_built(site):
         assert (site / "html" / f"{page}.html").is_file(), page
 
 
+def test_course_page_links_the_student_edition_built_with_the_site(site):
+    html = (site / "html" / "book" / "course.html").read_text()
+    links = re.findall(r'href="\.\./student/([^"]+\.ipynb)" download', html)
+    chapters = sorted(p.name for p in (ROOT / "book").glob("0[1-9]_*.ipynb"))
+    assert sorted(links) == chapters
+    for name in links:
+        text = (site / "html" / "student" / name).read_text()
+        assert "{exercise}" in text and "{solution" not in text, name
+    assert "blob/student-edition/01_" in html
+
+
 def test_maths_renders_on_every_page(site):
     for page in toc_pages():
         found = broken_maths((site / "html" / f"{page}.html").read_text())
