@@ -121,6 +121,7 @@ def test_learned_vs_builtin_records_every_kind_and_seed(task, probes):
     assert set(ratios) == set(probes) - {"digits 0-4"}
     assert len(study.normalized("plain")) == 2
     assert "<table>" in study.table().data
+    assert "noise-normalized" in study.ratio_table().data
     assert isinstance(study.models["C4"], models.C4CNN)
     with pytest.raises(ValueError, match="seeds"):
         basics.learned_vs_builtin(task, probes, [], long_steps=2, c4_n=20)

@@ -572,6 +572,32 @@ class LearnedVsBuiltin:
         ]
         return html_table(["network"] + self.sets, rows)
 
+    def ratio_table(self, on: str = "digits 0-4"):
+        """HTML table, one column per seed: how much more the predictions change off the training
+        distribution than on it (for the augmented CNN and its control), the same for the augmented
+        CNN with each change divided by its matched-noise change, the control's change on ``on``
+        divided by the augmented CNN's, and the share of uniform noise the augmented CNN sends to one
+        class."""
+        aug, ctl = self.off_on_ratios("augmented", on), self.off_on_ratios("plain", on)
+        rows = [[f"augmented: {s} / {on}"] + aug[s] for s in aug]
+        rows += [[f"control: {s} / {on}"] + ctl[s] for s in ctl if s != "uniform noise"]
+        rows.append(
+            ["augmented, noise-normalized: digits 5-9 / " + on]
+            + [row["digits 5-9"] / row[on] for row in self.normalized("augmented")]
+        )
+        rows.append(
+            [f"control / augmented, change on {on}"]
+            + [
+                c[on] / a[on]
+                for c, a in zip(self.change["plain"], self.change["augmented"])
+            ]
+        )
+        rows.append(
+            ["augmented: share of noise in one class"] + self.noise_share["augmented"]
+        )
+        rows = [[r[0]] + [float(v) for v in r[1:]] for r in rows]
+        return html_table(["ratio"] + [f"seed {s}" for s in self.seeds], rows)
+
 
 def learned_vs_builtin(
     task: RotatedDigits,
