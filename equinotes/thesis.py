@@ -1,11 +1,14 @@
-"""The thesis at scale (issue 16): does iterating a [U,U]-equivariant step give [W,U]-equivariance?
+"""The thesis at scale (issues 16, 24): does iterating a [U,U]-equivariant step give [W,U]-equivariance?
 
-Reusable pieces of ``scripts/thesis_at_scale.py`` and of the chapter 4 section that reads its
-results: a coarse-to-fine blur schedule between iterations, a step conjugated by a fresh random
-rotation (learned [U,U]-equivariance), the loss on every iterate, the [W,U] error of every iterate
-in one pass, the basin of attraction with the fixed-point residual (the definitions of chapter 4's
-"basin of attraction" cell), the verdict rules and ``load_results``, the schema check of the
-results file.
+Reusable pieces of ``scripts/thesis_at_scale.py`` and of the pages that read its results.
+Rules v2 (issue 24, ``RULES_V2``): a competence gate, a basin that must reach 0.90 at every
+seed, a [W,U] error per angle bin against the identity map's, and two controls; the
+family-agnostic evaluation ``evaluate_v2`` that feeds them, ``verdict_v2`` and the transform
+relaxation ``relax_field``. Rules v1 (issue 16, kept so the first committed file still reads):
+a coarse-to-fine blur schedule between iterations, a step conjugated by a fresh random rotation
+(learned [U,U]-equivariance), the loss on every iterate, the [W,U] error of every iterate in one
+pass, the basin of attraction with the fixed-point residual (chapter 4's "basin of attraction"
+cell), the v1 verdict rules and ``load_results``, the schema check of the results files.
 
 Shapes: images ``[B, 1, H, W]`` (square), transforms ``[B, H, W, 2]``, angles in radians ``[B]``.
 """
@@ -42,15 +45,26 @@ __all__ = [
     "verdict",
     "load_results",
     "RESULTS_FILE",
+    "RIGID_CPU_FILE",
     "seed_mean",
     "wu_to_floor",
+    "RULES_VERSION",
+    "RULES_V2",
+    "RULES_V2_TEXT",
+    "evaluate_v2",
+    "seed_status",
+    "verdict_v2",
+    "relax_field",
 ]
 
 #: The committed results of ``scripts/thesis_at_scale.py`` (shipped with the package, so that the
 #: chapter reads them in Colab too).
 RESULTS_FILE = Path(__file__).parent / "_data" / "thesis_at_scale.json"
+#: The committed CPU run of issue 24 (rigid-head family, rules v2), read by the research note.
+RIGID_CPU_FILE = Path(__file__).parent / "_data" / "thesis_at_scale_rigid_cpu.json"
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # the issue-16 file (rules v1)
+SCHEMA_VERSION_V2 = 2  # the issue-24 files (rules v2)
 KS = (1, 2, 4, 8, 16, 32)  # the iterations measured
 
 
@@ -99,26 +113,35 @@ def blur_schedule(k: int, sigma_max: float, coarse_steps: int | None = None) -> 
 
 
 def unroll(
-    step: Callable, moving: torch.Tensor, fixed: torch.Tensor, k: int, sigmas=None
+    step: Callable,
+    moving: torch.Tensor,
+    fixed: torch.Tensor,
+    k: int,
+    sigmas=None,
+    relax=None,
 ) -> list:
     """All iterates ``[Psi_1, ..., Psi_k]`` of ``step`` in one pass (k calls), with a blur schedule.
 
     ``Psi_1 = step(b_1(A), b_1(B))``, ``Psi_{j+1} = Psi_j o step(b_{j+1}(A o Psi_j), b_{j+1}(B))``
     with ``b_j`` the blur by ``sigmas[j-1]`` pixels (0 beyond the end of ``sigmas``; ``None``: no
-    blur, when it equals ``registration.iterate(step, j)``). Returns a list of ``k`` transforms
-    ``[B, H, W, 2]``.
+    blur, when it equals ``registration.iterate(step, j)``). ``relax``: the source's relaxation
+    instead, ``Psi_j <- relax_field(Psi_j, relax[j-1])`` after each composition (the last value
+    repeats beyond the end; ``None``: none). Returns a list of ``k`` transforms ``[B, H, W, 2]``.
     """
     if not callable(step):
         raise TypeError("step must be callable: (A, B) -> transform")
     reg.check_pair(moving, fixed)
     k = check_int("k", k, minimum=1)
     sigmas = tuple(sigmas or ())
+    relax = tuple(relax or ())
     out, psi = [], None
     for j in range(k):
         sigma = sigmas[j] if j < len(sigmas) else 0.0
         warped = moving if psi is None else reg.warp(moving, psi)
         phi = step(blur(warped, sigma), blur(fixed, sigma))
         psi = phi if psi is None else reg.compose(psi, phi)
+        if relax:
+            psi = relax_field(psi, relax[min(j, len(relax) - 1)])
         out.append(psi)
     return out
 
@@ -206,12 +229,15 @@ def every_iterate_loss(
     lam: float = 1.0,
     similarity: Callable = reg.lncc,
     region: str = "square",
+    relax=None,
+    final_only: bool = False,
 ) -> Callable:
     """The loss on every iterate: ``mean_j sim(A o Psi_j, B) + lam * GradICON(Psi_j[A,B], Psi_j[B,A])``
     over j = 1..k (``unroll`` with ``sigmas``), for ``training.train``; ``loss_fn(model, pairs)``
     with ``pairs`` a ``RotatedPairs``. The similarity reads the unblurred images. ``region`` is
     GradICON's (``registration.gradicon``): ``"disc"`` charges an exact rotation nothing, the
-    default ``"square"`` charges its corners.
+    default ``"square"`` charges its corners. ``relax``: the transform relaxation of ``unroll``;
+    ``final_only``: the loss on ``Psi_k`` alone (the source's choice).
     """
     k = check_int("k", k, minimum=1)
     if not callable(similarity):
@@ -222,14 +248,18 @@ def every_iterate_loss(
         raise ValueError(f"region must be 'square' or 'disc', got {region!r}")
 
     def loss_fn(model, pairs):
-        forward = unroll(model, pairs.moving, pairs.fixed, k, sigmas)
-        backward = unroll(model, pairs.fixed, pairs.moving, k, sigmas) if lam else None
+        forward = unroll(model, pairs.moving, pairs.fixed, k, sigmas, relax)
+        backward = (
+            unroll(model, pairs.fixed, pairs.moving, k, sigmas, relax) if lam else None
+        )
+        used = [k - 1] if final_only else range(k)
         total = 0.0
-        for j, phi in enumerate(forward):
+        for j in used:
+            phi = forward[j]
             total = total + similarity(reg.warp(pairs.moving, phi), pairs.fixed)
             if lam:
                 total = total + lam * reg.gradicon(phi, backward[j], region=region)
-        return total / k
+        return total / len(used)
 
     return loss_fn
 
@@ -481,9 +511,78 @@ _BASIN = (
 )
 
 
+_RUN_V2 = (
+    "ks",
+    "k_train",
+    "k_long",
+    "gate",
+    "angle_error_deg_by_bin",
+    "wu_same_median_px_by_bin",
+    "identity_wu_same_median_px_by_bin",
+    "uu_floor_px",
+    "basin",
+    "identity_basin_share",
+    "direction_field",
+    "seconds",
+)
+_PROVENANCE_V2 = _PROVENANCE + (
+    "family",
+    "seeds_requested",
+    "cpu_seconds",
+    "wall_seconds",
+)
+
+
+def _check_v2(data: dict, fail: Callable) -> None:
+    """The schema of a rules-v2 file, and that its verdict and per-seed statuses follow from its
+    numbers by the rules."""
+    if data.get("rules_version") != RULES_VERSION:
+        fail(
+            f"rules_version must be {RULES_VERSION}, got {data.get('rules_version')!r}"
+        )
+    for key in _PROVENANCE_V2:
+        if key not in data["provenance"]:
+            fail(f"provenance lacks {key!r}")
+    if not data["results"]:
+        fail("results is empty")
+    for arm, runs in data["results"].items():
+        if not isinstance(runs, dict) or not runs:
+            fail(f"results[{arm!r}] must be a non-empty object of seeds")
+        for seed, run in runs.items():
+            where = f"results[{arm!r}][{seed!r}]"
+            for key in _RUN_V2:
+                if key not in run:
+                    fail(f"{where} lacks {key!r}")
+            ks = sorted(str(K) for K in run["ks"])
+            for key in ("angle_error_deg_by_bin", "wu_same_median_px_by_bin", "basin"):
+                if sorted(run[key]) != ks:
+                    fail(f"{where}[{key!r}] must have one entry per K {ks}")
+            n_bins = len(BIN_EDGES_DEG) - 1
+            if any(len(v) != n_bins for v in run["wu_same_median_px_by_bin"].values()):
+                fail(f"{where}: every K needs {n_bins} angle bins")
+    v = data["verdict"]
+    if v.get("verdict") not in STATUSES:
+        fail(f"verdict must be one of {STATUSES}, got {v.get('verdict')!r}")
+    if v.get("rules_version") != RULES_VERSION or "per_seed" not in v:
+        fail("the verdict must record rules_version and per_seed")
+    if all(a in data["results"] for a in ("iterated", "upright", "one_shot")):
+        again = verdict_v2(data["results"])
+        if (again["verdict"], again["per_seed"]) != (v["verdict"], v["per_seed"]):
+            fail(
+                f"the stored verdict {v['verdict']!r} / {v['per_seed']} does not follow from "
+                f"the results by rules v2 ({again['verdict']!r} / {again['per_seed']})"
+            )
+    ran = sorted(int(s) for s in data["results"].get("iterated", {}))
+    if ran and ran != sorted(data["provenance"]["seeds"]):
+        fail(
+            f"provenance seeds {data['provenance']['seeds']} are not the seeds that ran {ran}"
+        )
+
+
 def load_results(path=None) -> dict:
     """Read the results JSON of ``scripts/thesis_at_scale.py`` (default: ``RESULTS_FILE``, the
-    committed run) and check its schema.
+    issue-16 run; ``RIGID_CPU_FILE`` is the issue-24 run) and check its schema (v1 or v2 by its
+    ``schema_version``).
 
     Raises ``FileNotFoundError`` when the file is missing and ``ValueError`` (naming the file and
     the offending key) when it is not valid JSON or its schema is wrong. Returns the parsed dict.
@@ -506,8 +605,14 @@ def load_results(path=None) -> dict:
             fail(f"missing key {key!r}")
         if not isinstance(data[key], kind):
             fail(f"{key!r} must be a {kind.__name__}, got {type(data[key]).__name__}")
+    if data["schema_version"] == SCHEMA_VERSION_V2:
+        _check_v2(data, fail)
+        return data
     if data["schema_version"] != SCHEMA_VERSION:
-        fail(f"schema_version {data['schema_version']} is not {SCHEMA_VERSION}")
+        fail(
+            f"schema_version {data['schema_version']} is not {SCHEMA_VERSION} or "
+            f"{SCHEMA_VERSION_V2}"
+        )
     for key in _PROVENANCE:
         if key not in data["provenance"]:
             fail(f"provenance lacks {key!r}")
@@ -550,3 +655,312 @@ def load_results(path=None) -> dict:
                 f"by the rules ({again!r})"
             )
     return data
+
+
+# ------------------------------------------------------------------------------ rules v2 (issue 24)
+RULES_VERSION = 2
+RULES_V2 = {
+    "gate_max_median_error_deg": 5.0,  # at K_train, pairs with |delta| <= 45 degrees
+    "gate_max_abs_delta_deg": 45.0,
+    "right_within_deg": 15.0,  # a start is in the basin when Psi_K ends this close to the truth
+    "confirm_basin_at_least": 0.90,  # at every seed, read at 4 x K_train
+    "confirm_wu_to_identity_at_most": 0.15,  # same-9 median [W,U] error, every 10-degree bin
+    "control_margin_at_least": 0.30,  # each control's basin at least this much lower
+    "refute_basin_at_most": 0.60,  # at every seed (with the gate passed)
+    "long_k_factor": 4,  # the verdict reads Psi_K at K = 4 x K_train
+}
+RULES_V2_TEXT = (
+    "Rules v2 (issue 24). Competence gate: at the trained horizon K_train, the median recovered-"
+    "angle error of same-9 pairs with |delta| <= 45 degrees is <= 5 degrees; a seed whose iterated "
+    "arm fails it is 'underpowered' (it can neither confirm nor refute). A seed confirms when the "
+    "gate passes; the basin (share of start angles whose Psi_K, K = 4 x K_train, ends within 15 "
+    "degrees of the truth) is >= 0.90; in every 10-degree bin the same-9 median [W,U] error of "
+    "Psi_K is <= 0.15x the identity map's; and both controls sit at least 0.3 lower in basin: the "
+    "step trained without conjugation on upright pairs (read at the same K) and the one-shot step "
+    "trained with the same number of step calls (read at K = 1). A seed refutes when the gate "
+    "passes and the basin is <= 0.60. Otherwise it is inconclusive. The run's verdict: "
+    "'underpowered' if any seed is, 'confirm' if every seed confirms, 'refute' if every seed "
+    "refutes, else 'inconclusive'. The [W,U]/[U,U]-floor ratio is a diagnostic only."
+)
+BIN_EDGES_DEG = tuple(range(0, 181, 10))
+BASIN_TRUE_DEG = tuple(range(-180, 180, 10))
+STATUSES = ("confirm", "refute", "inconclusive", "underpowered")
+
+
+def relax_field(phi: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Blur a transform's displacement by ``sigma`` pixels, leaving affine maps exact (the source's
+    relaxation between iterations: it erases stroke-squishing and keeps the rigid part).
+
+    The displacement is padded by odd reflection about the border (``2 u_edge - u_mirror``), which
+    continues an affine field affinely, so a symmetric kernel returns it unchanged.
+    ``phi [B, H, W, 2]`` -> ``[B, H, W, 2]``; ``sigma <= 0`` returns ``phi``.
+    """
+    reg.check_transform(phi)
+    if not isinstance(sigma, (int, float)) or math.isnan(sigma):
+        raise TypeError(f"sigma must be a number of pixels, got {sigma!r}")
+    if sigma <= 0:
+        return phi
+    g = reg.gaussian_kernel_1d(sigma, dtype=phi.dtype, device=phi.device)
+    radius = len(g) // 2
+    h, w = phi.shape[1:3]
+    if radius >= min(h, w):
+        raise ValueError(f"sigma {sigma} px is too wide for a {h}x{w} field")
+    u = reg.transform_to_displacement(phi).permute(0, 3, 1, 2)  # [B, 2, H, W]
+    mirrored = F.pad(u, (radius,) * 4, mode="reflect")
+    edge = F.pad(u, (radius,) * 4, mode="replicate")
+    padded = 2 * edge - mirrored
+    out = F.conv2d(padded, g.view(1, 1, 1, -1).expand(2, 1, 1, -1), groups=2)
+    out = F.conv2d(out, g.view(1, 1, -1, 1).expand(2, 1, -1, 1), groups=2)
+    return reg.displacement_to_transform(out.permute(0, 2, 3, 1))
+
+
+def _medians(values: torch.Tensor, delta: torch.Tensor) -> list:
+    return [
+        round(v.median().item(), 5) if len(v) else None
+        for v in rm.by_angle_bin(values, delta, BIN_EDGES_DEG)
+    ]
+
+
+def evaluate_v2(
+    unroll_fn: Callable,
+    test9: torch.Tensor,
+    seed: int,
+    k_train: int,
+    n_eval: int,
+    n_basin: int,
+    chunk: int = 256,
+) -> dict:
+    """Every measure rules v2 read, for one trained step at one seed (family-agnostic).
+
+    Args:
+        unroll_fn: ``(moving, fixed, k) -> [Psi_1, ..., Psi_k]`` transforms ``[B, H, W, 2]``.
+        test9: held-out 9s ``[N, 1, H, W]`` (square, padded). seed: picks the held-out streams.
+        k_train: the trained horizon; measured at K = 1, K_train and 4 x K_train.
+        n_eval: same-9 pairs for the angle error and [W,U] error (relative angles uniform in
+            [-180, 180]); n_basin: 9s in the basin, each at the 36 start angles -180, -170, ... 170.
+    Returns:
+        a JSON-ready dict: ``ks``, ``gate``, ``angle_error_deg_by_bin`` and
+        ``wu_same_median_px_by_bin`` (per K, 10-degree bins), ``identity_wu_same_median_px_by_bin``,
+        ``uu_floor_px`` (per K, diagnostic), ``basin`` (per K: share within 15 degrees, overall and
+        per true angle), ``identity_basin_share`` and ``direction_field`` (one step).
+    """
+    if not callable(unroll_fn):
+        raise TypeError(
+            "unroll_fn must be callable: (moving, fixed, k) -> list of transforms"
+        )
+    check_images(test9, "test9", square=True)
+    k_train = check_int("k_train", k_train, minimum=1)
+    n_eval = check_int("n_eval", n_eval, minimum=1)
+    n_basin = check_int("n_basin", n_basin, minimum=1)
+    k_long = RULES_V2["long_k_factor"] * k_train
+    ks = sorted({1, k_train, k_long})
+    deg, dev, size = math.pi / 180, test9.device, test9.shape[-1]
+    g = _generator(seed, 5)
+    base = reg.rotated_pairs(test9, n_eval, g, shared=True, same_fraction=1.0)
+    u = (2 * math.pi * torch.rand(n_eval, generator=g)).to(dev)
+    delta = ((2 * torch.rand(n_eval, generator=g) - 1) * math.pi).to(dev)
+    w = (
+        u - delta
+    )  # the problem [A o W, B o U] has the true relative angle u - w = delta
+    errors, wu, floor, ident = (
+        {K: [] for K in ks},
+        {K: [] for K in ks},
+        {K: [] for K in ks},
+        [],
+    )
+    still = reg.identity_grid(size, size, 1, device=dev)
+    with torch.no_grad():
+        for part in _chunks(n_eval, chunk):
+            m, f, wp, up = base.moving[part], base.fixed[part], w[part], u[part]
+            fixed_u = reg.pull_back(f, up)
+            mask = rm.digit_mask(fixed_u)
+            rhs = unroll_fn(m, f, k_long)
+            lhs = unroll_fn(reg.pull_back(m, wp), fixed_u, k_long)
+            same = unroll_fn(reg.pull_back(m, up), fixed_u, k_long)
+            ident.append(
+                rm.distance_px(
+                    still.expand_as(rhs[0]),
+                    conjugate_transform(still.expand_as(rhs[0]), wp, up),
+                    mask,
+                )
+            )
+            for K in ks:
+                found = rm.recovered_angle(lhs[K - 1], fixed_u)
+                errors[K].append(rm.angle_error_deg(found, delta[part]))
+                wu[K].append(
+                    rm.distance_px(
+                        lhs[K - 1], conjugate_transform(rhs[K - 1], wp, up), mask
+                    )
+                )
+                floor[K].append(
+                    rm.distance_px(
+                        same[K - 1], conjugate_transform(rhs[K - 1], up, up), mask
+                    )
+                )
+    errors = {K: torch.cat(v) for K, v in errors.items()}
+    small = delta.abs() <= RULES_V2["gate_max_abs_delta_deg"] * deg
+    out = {
+        "ks": ks,
+        "k_train": k_train,
+        "k_long": k_long,
+        "n_eval": n_eval,
+        "n_basin": n_basin,
+        "edges_deg": list(BIN_EDGES_DEG),
+        "gate": {
+            "k": k_train,
+            "median_error_deg": errors[k_train][small].median().item(),
+            "n_pairs": int(small.sum().item()),
+        },
+        "angle_error_deg_by_bin": {str(K): _medians(errors[K], delta) for K in ks},
+        "wu_same_median_px_by_bin": {
+            str(K): _medians(torch.cat(wu[K]), delta) for K in ks
+        },
+        "identity_wu_same_median_px_by_bin": _medians(torch.cat(ident), delta),
+        "uu_floor_px": {str(K): torch.cat(floor[K]).mean().item() for K in ks},
+    }
+    # basin: n_basin 9s, each turned so that the true relative angle runs every 10 degrees
+    upright = reg.rotated_pairs(
+        test9, n_basin, _generator(seed, 6), shared=True, same_fraction=1.0
+    )
+    true_deg = torch.tensor(BASIN_TRUE_DEG, dtype=torch.float32, device=dev)
+    moving = torch.cat(
+        [reg.pull_back(upright.moving, -t * deg) for t in BASIN_TRUE_DEG]
+    )
+    fixed = upright.fixed.repeat(len(BASIN_TRUE_DEG), 1, 1, 1)
+    truth = true_deg.repeat_interleave(n_basin)
+    found = {K: [] for K in ks}
+    with torch.no_grad():
+        for part in _chunks(len(truth), chunk):
+            iterates = unroll_fn(moving[part], fixed[part], k_long)
+            for K in ks:
+                found[K].append(rm.recovered_angle(iterates[K - 1], fixed[part]) / deg)
+    found = {K: torch.cat(v) for K, v in found.items()}
+    out["basin"] = {}
+    for K in ks:
+        err = rm.angle_error_deg(found[K] * deg, truth * deg)
+        right = err < RULES_V2["right_within_deg"]
+        out["basin"][str(K)] = {
+            "share_within_15": right.float().mean().item(),
+            "share_by_true_deg": [
+                right[truth == t].float().mean().item() for t in true_deg
+            ],
+            "median_error_by_true_deg": [
+                round(err[truth == t].median().item(), 3) for t in true_deg
+            ],
+        }
+    out["identity_basin_share"] = (
+        (truth.abs() < RULES_V2["right_within_deg"]).float().mean().item()
+    )
+    turn = torch.remainder(found[1] + 180, 360) - 180  # one step's turn, degrees
+    signed = truth.sign() * turn.sign()
+    out["direction_field"] = {
+        "true_deg": list(BASIN_TRUE_DEG),
+        "right_way_share": [
+            None if t in (0, -180) else (signed[truth == t] > 0).float().mean().item()
+            for t in BASIN_TRUE_DEG
+        ],
+        "median_turn_deg": [
+            round(turn[truth == t].median().item(), 3) for t in BASIN_TRUE_DEG
+        ],
+    }
+    return out
+
+
+def _generator(seed: int, stream: int) -> torch.Generator:
+    from .utils import generator
+
+    return generator(seed, stream)
+
+
+def _chunks(n: int, size: int) -> list:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def seed_status(thesis_run: dict, controls: dict) -> dict:
+    """Rules v2 for one seed: ``thesis_run`` is the iterated arm's ``evaluate_v2`` dict, ``controls``
+    ``{name: (run, K)}`` the controls' dicts and the K each is read at (upright: 4 x K_train,
+    one-shot: 1). Returns the status and every number it rests on."""
+    r = RULES_V2
+    k_long = str(thesis_run["k_long"])
+    gate = thesis_run["gate"]["median_error_deg"]
+    gate_ok = gate <= r["gate_max_median_error_deg"]
+    basin_share = thesis_run["basin"][k_long]["share_within_15"]
+    wu = thesis_run["wu_same_median_px_by_bin"][k_long]
+    ident = thesis_run["identity_wu_same_median_px_by_bin"]
+    ratios = [
+        None if a is None or b is None else a / max(b, 1e-12) for a, b in zip(wu, ident)
+    ]
+    worst = max((x for x in ratios if x is not None), default=None)
+    bins_ok = worst is not None and worst <= r["confirm_wu_to_identity_at_most"]
+    control_basins = {
+        name: run["basin"][str(K)]["share_within_15"]
+        for name, (run, K) in controls.items()
+    }
+    controls_ok = bool(controls) and all(
+        basin_share - b >= r["control_margin_at_least"] - 1e-9
+        for b in control_basins.values()
+    )
+    if not gate_ok:
+        status = "underpowered"
+    elif basin_share >= r["confirm_basin_at_least"] and bins_ok and controls_ok:
+        status = "confirm"
+    elif basin_share <= r["refute_basin_at_most"]:
+        status = "refute"
+    else:
+        status = "inconclusive"
+    return {
+        "status": status,
+        "gate_median_error_deg": gate,
+        "gate_passes": bool(gate_ok),
+        "basin_share": basin_share,
+        "worst_wu_to_identity": worst,
+        "wu_bins_pass": bool(bins_ok),
+        "control_basins": control_basins,
+        "controls_pass": bool(controls_ok),
+    }
+
+
+def verdict_v2(results: dict, thesis_arm: str = "iterated", controls=None) -> dict:
+    """Rules v2 over ``results[arm][seed]`` (``evaluate_v2`` dicts): the run's verdict, each seed's
+    status (``per_seed``), and the numbers. ``controls``: ``{arm: "long" | K}`` (default: upright at
+    4 x K_train, one_shot at K = 1); a seed counts only where the thesis arm and every control ran."""
+    controls = (
+        {"upright": "long", "one_shot": 1} if controls is None else dict(controls)
+    )
+    missing = [a for a in [thesis_arm, *controls] if a not in results]
+    if missing:
+        raise ValueError(f"results lack the arms {missing}")
+    seeds = [s for s in results[thesis_arm] if all(s in results[c] for c in controls)]
+    if not seeds:
+        raise ValueError("no seed ran in the thesis arm and every control")
+    detail = {}
+    for s in seeds:
+        ctl = {
+            c: (results[c][s], results[c][s]["k_long"] if K == "long" else K)
+            for c, K in controls.items()
+        }
+        detail[s] = seed_status(results[thesis_arm][s], ctl)
+    statuses = [d["status"] for d in detail.values()]
+    if "underpowered" in statuses:
+        outcome = "underpowered"
+    elif all(x == "confirm" for x in statuses):
+        outcome = "confirm"
+    elif all(x == "refute" for x in statuses):
+        outcome = "refute"
+    else:
+        outcome = "inconclusive"
+    gates = {
+        arm: {s: run["gate"]["median_error_deg"] for s, run in runs.items()}
+        for arm, runs in results.items()
+    }
+    return {
+        "verdict": outcome,
+        "per_seed": {s: d["status"] for s, d in detail.items()},
+        "seed_detail": detail,
+        "gate_by_arm": gates,
+        "rules_version": RULES_VERSION,
+        "rules": RULES_V2_TEXT,
+        "thresholds": dict(RULES_V2),
+        "thesis_arm": thesis_arm,
+        "controls": {c: K for c, K in controls.items()},
+    }

@@ -1,36 +1,40 @@
-"""The thesis at scale (issue 16): does iterating a [U,U]-equivariant learned step make registration
-[W,U]-equivariant at every angle?
+"""The thesis decided (issues 16, 24): does iterating a [U,U]-equivariant learned registration step
+make registration [W,U]-equivariant at every angle?
 
-    python scripts/thesis_at_scale.py --preset cpu                 # ~40 min on 2 CPU cores
-    python scripts/thesis_at_scale.py --preset gpu --device cuda   # several thousand steps
+    python scripts/thesis_at_scale.py --preset cpu                    # rigid-head family, 5 seeds
+    python scripts/thesis_at_scale.py --preset gpu --device cuda      # dense family, source's sizes
     python scripts/thesis_at_scale.py --preset smoke --out /tmp/t.json   # seconds (the test suite)
+    python scripts/thesis_at_scale.py --preset cpu --seeds 3 --out /tmp/seed3.json  # one seed again
 
-Arms (every arm trains the package's StepNet on pairs of rotated 9s at *all* relative angles, with the
-loss on every unrolled iterate, LNCC + lam * GradICON (scored on the inscribed disc unless
---gradicon-region square, so that an exact rotation costs nothing), and the same seed-derived
-initial weights and pairs per seed):
-  learned_blur    the step conjugated by a fresh random rotation at every call during training
-                  (learned [U,U]), coarse-to-fine blur between iterations
-  learned_noblur  the same without blur
-  c4_blur         the exactly C4-symmetrized step (registration.symmetrize_c4), with blur
-  c4_noblur       the same without blur
-  control         no conjugation, no symmetrization, with blur (the control that should fail).
-                  Its pairs still come at random absolute angles (registration.pair_sampler),
-                  which is itself a rotation augmentation of both images alike, so:
-  control_upright the same with the fixed image always upright (thesis.upright_pair_sampler):
-                  nothing in its data teaches [U,U]; reported, not used by the verdict
-  one_shot        one step (K = 1 in training), conjugated, no blur, trained for k_train x steps
-                  steps: the compute of the iterated arms spent on a single step
-Measures, per arm and seed, for K in (1, 2, 4, 8, 16, 32): the [W,U] error (pixels over the digit)
-in 10-degree bins of relative angle 0-180 for the same 9 and for two different 9s; the [U,U] floor
-(W = U at random angles); the median recovered-angle error per bin (same 9); the basin of attraction
-of Psi_32 (recovered angle against start angle every 10 degrees, share within 15 degrees) and the
-fixed-point residual (how far one more step moves); wall time.
+Two families of step, trained on pairs of rotated 9s with Adam (learning rate on a cosine to 0) and
+a curriculum that widens the training relative angle from 30 to 180 degrees over the first 60% of
+the steps:
+  rigid  (equinotes.thesis_rigid.RigidStep) an MLP that outputs an angle and a shift, zero-
+         initialized; the similarity loss (LNCC) alone: a rigid map cannot squish
+  dense  (equinotes.registration.StepNet) a displacement field; LNCC + lam * GradICON (on the
+         inscribed disc), with --relax: the accumulated transform is blurred between iterations
+         (equinotes.thesis.relax_field, exact on affine maps), sigma falling over the iterations
+Arms (each family):
+  iterated          conjugated by a fresh random rotation at every call ([U,U] by conjugation),
+                    K_train iterations, relaxed (dense)
+  iterated_c4       dense only: the exactly C4-symmetrized step, relaxed
+  iterated_norelax  dense only: iterated without relaxation
+  one_shot          the same network at K = 1, trained for K_train x steps (equal step calls)
+  upright           no conjugation, the fixed image always upright: nothing teaches [U,U]
+  augment_only      no conjugation, both images at random angles (a common-rotation augmentation,
+                    which is itself a way to teach [U,U]); reported, outside the verdict
+Measures (equinotes.thesis.evaluate_v2), per arm and seed, at K = 1, K_train and 4 x K_train: the
+competence gate (median angle error for |delta| <= 45 degrees at K_train), the median angle error
+and the same-9 median [W,U] error in 10-degree bins (with the identity map's), the [U,U] floor
+(diagnostic), the basin of attraction (n_basin held-out 9s x 36 start angles) and the direction
+field of one step. The verdict is rules v2 (equinotes.thesis.RULES_V2_TEXT) over the arms iterated,
+upright and one_shot, seed by seed.
 
-Output: one JSON (--out) with schema_version, results[arm][seed], provenance (git commit, seeds,
-versions, machine, device, preset, every size, date) and a verdict computed by the rules in
-equinotes.thesis.RULES_TEXT; with --save-weights also the trained weights (in --weights-dir) when
-they take < 5 MB. equinotes.thesis.load_results checks the file's schema.
+Output: one JSON (--out), rewritten after every finished seed (so a stopped run leaves its finished
+seeds), with schema_version 2, results[arm][seed], provenance (git commit at the start, seeds asked
+for and finished, versions, machine, device, preset, every size, CPU and wall seconds, date) and
+verdict (verdict, per_seed, rules_version, rules); equinotes.thesis.load_results checks it. With
+--save-weights also the trained weights (in --weights-dir) when they take < 5 MB.
 """
 
 from __future__ import annotations
@@ -39,9 +43,10 @@ import argparse
 import datetime as dt
 import io
 import json
-import math
 import os
 import platform
+import re
+import resource
 import subprocess
 import sys
 import time
@@ -51,106 +56,193 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 ARMS = {
-    "learned_blur": {"conjugation": "random", "blur": True, "one_shot": False},
-    "learned_noblur": {"conjugation": "random", "blur": False, "one_shot": False},
-    "c4_blur": {"conjugation": "c4", "blur": True, "one_shot": False},
-    "c4_noblur": {"conjugation": "c4", "blur": False, "one_shot": False},
-    "control": {"conjugation": "none", "blur": True, "one_shot": False},
-    "control_upright": {
-        "conjugation": "none",
-        "blur": True,
-        "one_shot": False,
-        "pairs": "upright",
+    "rigid": {
+        "iterated": {"conjugation": "random", "pairs": "rotated", "one_shot": False},
+        "one_shot": {"conjugation": "random", "pairs": "rotated", "one_shot": True},
+        "upright": {"conjugation": "none", "pairs": "upright", "one_shot": False},
+        "augment_only": {"conjugation": "none", "pairs": "rotated", "one_shot": False},
     },
-    "one_shot": {"conjugation": "random", "blur": False, "one_shot": True},
+    "dense": {
+        "iterated": {"conjugation": "random", "pairs": "rotated", "one_shot": False},
+        "iterated_c4": {"conjugation": "c4", "pairs": "rotated", "one_shot": False},
+        "iterated_norelax": {
+            "conjugation": "random",
+            "pairs": "rotated",
+            "one_shot": False,
+            "relax": False,
+        },
+        "one_shot": {"conjugation": "random", "pairs": "rotated", "one_shot": True},
+        "upright": {"conjugation": "none", "pairs": "upright", "one_shot": False},
+        "augment_only": {"conjugation": "none", "pairs": "rotated", "one_shot": False},
+    },
 }
-THESIS_ARMS = ("learned_blur", "learned_noblur", "c4_blur", "c4_noblur")
-CONTROL = "control"
+VERDICT_ARMS = ("iterated", "upright", "one_shot")
 
-# Sizes. "cpu" is sized from a single-threaded timing run on the 2-core development machine
-# (the constants below) to about 40 CPU-minutes; "gpu" runs several thousand steps.
 PRESETS = {
     "smoke": {
+        "family": "rigid",
+        "arms": "iterated,one_shot,upright",
+        "seeds": "0",
+        "steps": 6,
+        "batch": 8,
+        "k_train": 2,
+        "hidden": 32,
+        "n_eval": 36,
+        "n_basin": 1,
+        "lr": 1e-3,
+        "lam": 0.0,
+        "relax": "none",
+        "loss": "every",
+    },
+    "smoke_dense": {
+        "family": "dense",
+        "arms": "iterated,iterated_c4,iterated_norelax,one_shot,upright,augment_only",
+        "seeds": "0",
         "steps": 2,
         "batch": 4,
         "k_train": 2,
         "hidden": 32,
-        "n_eval": 18,
+        "n_eval": 36,
         "n_basin": 1,
-        "sigma_max": 2.0,
-        "lr": 2e-3,
+        "lr": 1e-3,
         "lam": 0.5,
+        "relax": "6,2",
+        "loss": "final",
     },
     "cpu": {
-        "steps": 250,
-        "batch": 32,
-        "k_train": 4,
+        "family": "rigid",
+        "arms": "iterated,one_shot,upright",
+        "seeds": "0-4",
+        "steps": 1600,
+        "batch": 64,
+        "k_train": 3,
         "hidden": 256,
-        "n_eval": 270,
-        "n_basin": 8,
-        "sigma_max": 2.0,
-        "lr": 2e-3,
-        "lam": 0.5,
+        "n_eval": 720,
+        "n_basin": 64,
+        "lr": 1e-3,
+        "lam": 0.0,
+        "relax": "none",
+        "loss": "every",
     },
     "gpu": {
-        "steps": 4000,
-        "batch": 64,
-        "k_train": 4,
-        "hidden": 256,
-        "n_eval": 1080,
-        "n_basin": 16,
-        "sigma_max": 2.0,
-        "lr": 2e-3,
+        "family": "dense",
+        "arms": "iterated,one_shot,upright",
+        "seeds": "0-1",
+        "steps": 420,
+        "batch": 128,
+        "k_train": 7,
+        "hidden": 5300,
+        "n_eval": 720,
+        "n_basin": 64,
+        "lr": 1e-4,
         "lam": 0.5,
+        "relax": "6,2",
+        "loss": "final",
     },
 }
 SIZE_HELP = {
     "steps": "optimizer steps per iterated arm (one_shot: k_train x steps)",
     "batch": "training pairs per step",
-    "k_train": "iterations unrolled in training (the loss is on every one)",
-    "hidden": "StepNet hidden width",
-    "n_eval": "held-out pairs per [W,U] / angle-error evaluation (each of same 9, two 9s)",
-    "n_basin": "held-out 9s in the basin measurement (each at 36 start angles)",
-    "sigma_max": "blur (pixels) of the first iteration; linear to 0 over k_train iterations",
-    "lr": "Adam learning rate",
-    "lam": "GradICON weight",
+    "k_train": "iterations unrolled in training, 1..7",
+    "hidden": "hidden width (rigid: RigidStep; dense: StepNet, ~31 M parameters at 5300)",
+    "n_eval": "held-out same-9 pairs for the angle and [W,U] errors",
+    "n_basin": "held-out 9s in the basin (each at 36 start angles; >= 64 for a verdict)",
+    "lr": "Adam learning rate (cosine to 0)",
+    "lam": "GradICON weight (dense family)",
 }
-# Single-threaded CPU seconds on the 2-core development machine (issue 16 timing run, 2026-12-01,
-# measured while other jobs shared the CPU, so they are on the high side): training, per pair and
-# unrolled step, per arm; evaluation, per pair unrolled to K = 32 (no gradient).
-SECONDS_PER_PAIR_STEP = {
-    "learned_blur": 3.5e-3,
-    "learned_noblur": 2.0e-3,
-    "c4_blur": 5.0e-3,
-    "c4_noblur": 5.0e-3,
-    "control": 1.5e-3,
-    "control_upright": 1.5e-3,
-    "one_shot": 1.9e-3,
-}
-EVAL_SECONDS_PER_PAIR = {"plain": 4.3e-3, "c4": 15.5e-3}
-EDGES = tuple(range(0, 181, 10))
+# Single-threaded CPU seconds per training pair and step call, measured on the 2-core development
+# machine (2026-12-07, shared with other jobs): rigid from a 1,600-step probe; dense (StepNet at
+# hidden 5300, 31 M parameters, with GradICON) from timing a few steps.
+SECONDS_PER_PAIR_CALL = {"rigid": 3.2e-4, "dense": 2.6e-2}
+EVAL_SECONDS_PER_PAIR_CALL = {"rigid": 1.0e-4, "dense": 6.0e-3}
 MAX_WEIGHTS_BYTES = 5 * 1024 * 1024
 
 
+def parse_seeds(text: str) -> list:
+    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"7"`` -> [7]; ``"0,2,5-6"`` -> [0, 2, 5, 6]."""
+    seeds = []
+    for part in str(text).split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ValueError(
+                f"--seeds: {part!r} is not N or N-M (seeds are integers >= 0)"
+            )
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise ValueError(f"--seeds: range {part!r} runs backwards")
+        seeds.extend(range(lo, hi + 1))
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds: {text!r} names a seed twice")
+    return seeds
+
+
+def parse_relax(text: str):
+    """``"none"`` -> None; ``"6,2"`` -> (6.0, 2.0): sigma (px) of the first and last iteration."""
+    if str(text).lower() in ("none", "0", "off"):
+        return None
+    try:
+        hi, lo = (float(x) for x in str(text).split(","))
+    except ValueError as e:
+        raise ValueError(
+            f"--relax must be 'none' or 'SIGMA_FIRST,SIGMA_LAST', got {text!r}"
+        ) from e
+    if not hi >= lo > 0:
+        raise ValueError(f"--relax needs SIGMA_FIRST >= SIGMA_LAST > 0, got {text!r}")
+    return hi, lo
+
+
+def relax_schedule(relax, k_train: int):
+    """Sigma per iteration: linear from first to last over k_train iterations (the last repeats)."""
+    if relax is None:
+        return None
+    hi, lo = relax
+    if k_train == 1:
+        return (lo,)
+    return tuple(hi + (lo - hi) * j / (k_train - 1) for j in range(k_train))
+
+
 def presets_text() -> str:
-    """The presets' sizes and estimated single-threaded CPU times, for --help."""
     keys = list(SIZE_HELP)
     lines = ["Presets (every size can be overridden by its flag):"]
     lines.append(
-        "  " + f"{'':8}" + "".join(f"{k:>10}" for k in keys) + f"{'est. CPU':>10}"
+        "  "
+        + f"{'':12}{'family':>7}{'seeds':>6}"
+        + "".join(f"{k:>8}" for k in keys)
+        + "  est. CPU"
     )
-    for name, sizes in PRESETS.items():
-        minutes = estimate_seconds(sizes, list(ARMS), 3) / 60
+    for name, p in PRESETS.items():
+        minutes = (
+            estimate_seconds(p, p["arms"].split(","), len(parse_seeds(p["seeds"]))) / 60
+        )
         lines.append(
-            f"  {name:8}"
-            + "".join(f"{sizes[k]:>10g}" for k in keys)
-            + f"{minutes:>7.1f} min"
+            f"  {name:12}{p['family']:>7}{p['seeds']:>6}"
+            + "".join(f"{p[k]:>8g}" for k in keys)
+            + f"  {minutes:.0f} min"
         )
     lines.append(
-        "  (est. CPU: 3 seeds, all arms, single-threaded, from the timing run on the "
-        "2-core development machine; a GPU is far faster)"
+        "  (est. CPU: single-threaded on the 2-core development machine. The gpu preset is "
+        "sized for one\n  call of at most 8 minutes on one GPU: 3 arms x 2 seeds as parallel "
+        "processes, e.g.\n  for s in 0 1; do python scripts/thesis_at_scale.py --preset gpu "
+        "--seeds $s --out /tmp/g$s.json & done)"
     )
     return "\n".join(lines)
+
+
+def estimate_seconds(sizes, arms, n_seeds) -> float:
+    """Single-threaded CPU seconds of a run, from the timing constants above."""
+    fam = sizes["family"]
+    per_seed = 0.0
+    for arm in arms:
+        calls = sizes["k_train"] * sizes["steps"]  # one_shot: k_train x steps at K = 1
+        per_seed += SECONDS_PER_PAIR_CALL[fam] * sizes["batch"] * calls
+        k_long = 4 * (1 if ARMS[fam][arm]["one_shot"] else sizes["k_train"])
+        per_seed += (
+            EVAL_SECONDS_PER_PAIR_CALL[fam]
+            * k_long
+            * (3 * sizes["n_eval"] + 36 * sizes["n_basin"])
+        )
+    return per_seed * n_seeds
 
 
 def parse_args(argv=None):
@@ -159,106 +251,87 @@ def parse_args(argv=None):
         epilog=__doc__.split("\n\n", 2)[2] + "\n\n" + presets_text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        default="cpu",
-        help="sizes: smoke (seconds), cpu (~40 min on 2 cores), gpu (several thousand steps); "
-        "any size flag below overrides the preset's value",
+        "--seeds",
+        default=None,
+        help="seeds: N, N-M or a comma list (default: the preset's)",
     )
     parser.add_argument(
-        "--seeds", type=int, default=3, help="seeds 0..N-1 per arm (default 3)"
+        "--arms", default=None, help="comma-separated arms (default: the preset's)"
     )
-    parser.add_argument(
-        "--arms",
-        default=",".join(ARMS),
-        help=f"comma-separated subset of {', '.join(ARMS)} (default: all; the verdict needs "
-        "all of the [U,U] arms and the control)",
-    )
-    parser.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto"
-    )
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument(
         "--out",
-        default=str(ROOT / "equinotes" / "_data" / "thesis_at_scale.json"),
-        help="results JSON (default: the committed run the book reads, "
-        "equinotes/_data/thesis_at_scale.json)",
+        default=str(ROOT / "equinotes" / "_data" / "thesis_at_scale_rigid_cpu.json"),
+        help="results JSON (default: the committed CPU run the research note reads)",
     )
+    parser.add_argument("--weights-dir", default=str(ROOT / "results"))
     parser.add_argument(
-        "--weights-dir",
-        default=str(ROOT / "results"),
-        help="where --save-weights writes <name of --out>.pt (default: results/)",
-    )
-    parser.add_argument(
-        "--save-weights", action="store_true", help="also save weights (.pt) if < 5 MB"
+        "--save-weights", action="store_true", help="weights (.pt) if < 5 MB"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
-        "--estimate-only",
-        action="store_true",
-        help="print the estimated CPU time of the chosen sizes and exit",
+        "--estimate-only", action="store_true", help="print the estimate, exit"
     )
     parser.add_argument(
-        "--gradicon-region",
-        choices=("disc", "square"),
-        default="disc",
-        help="where GradICON is scored (registration.gradicon): 'disc' (default) charges an exact "
-        "rotation nothing; 'square', the chapter's live loss, charges its corners and so pushes "
-        "the step away from rotating",
+        "--relax",
+        default=None,
+        help="dense family: 'none' or 'SIGMA_FIRST,SIGMA_LAST' (px), the transform relaxation "
+        "between iterations, e.g. 6,2",
+    )
+    parser.add_argument(
+        "--loss",
+        choices=("every", "final"),
+        default=None,
+        help="loss on every iterate or on the final one (the source's)",
     )
     for key, text in SIZE_HELP.items():
-        kind = float if key in ("sigma_max", "lr", "lam") else int
+        kind = float if key in ("lr", "lam") else int
         parser.add_argument(
             f"--{key.replace('_', '-')}", type=kind, default=None, help=text
         )
     args = parser.parse_args(argv)
     sizes = dict(PRESETS[args.preset])
-    for key in SIZE_HELP:
+    for key in (*SIZE_HELP, "relax", "loss", "seeds", "arms"):
         value = getattr(args, key)
         if value is not None:
             sizes[key] = value
-    for key in ("steps", "batch", "k_train", "hidden", "n_eval", "n_basin"):
+    for key in ("steps", "batch", "hidden", "n_eval", "n_basin"):
         if sizes[key] < 1:
             parser.error(f"--{key.replace('_', '-')} must be >= 1, got {sizes[key]}")
-    for key in ("sigma_max", "lam"):
-        if not sizes[key] >= 0:
-            parser.error(f"--{key.replace('_', '-')} must be >= 0, got {sizes[key]}")
+    if not 1 <= sizes["k_train"] <= 7:
+        parser.error(f"--k-train must be in 1..7, got {sizes['k_train']}")
     if not sizes["lr"] > 0:
         parser.error(f"--lr must be > 0, got {sizes['lr']}")
-    if args.seeds < 1:
-        parser.error(f"--seeds must be >= 1, got {args.seeds}")
-    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    unknown = [a for a in arms if a not in ARMS]
+    if not sizes["lam"] >= 0:
+        parser.error(f"--lam must be >= 0, got {sizes['lam']}")
+    try:
+        args.seed_list = parse_seeds(sizes["seeds"])
+        args.relax = parse_relax(sizes["relax"])
+    except ValueError as e:
+        parser.error(str(e))
+    fam = sizes["family"]
+    arms = [a.strip() for a in sizes["arms"].split(",") if a.strip()]
+    unknown = [a for a in arms if a not in ARMS[fam]]
     if unknown or not arms:
-        parser.error(f"--arms: unknown arm(s) {unknown}; choose from {', '.join(ARMS)}")
-    sizes["gradicon_region"] = args.gradicon_region
+        parser.error(
+            f"--arms: unknown arm(s) {unknown} for the {fam} family; choose from "
+            f"{', '.join(ARMS[fam])}"
+        )
     args.arms, args.sizes = arms, sizes
     return args
 
 
-def estimate_seconds(sizes, arms, seeds) -> float:
-    """Single-threaded CPU seconds of a run, from the timing constants above."""
-    total = 0.0
-    eval_pairs = 9 * sizes["n_eval"] + 36 * sizes["n_basin"]
-    for arm in arms:
-        spec = ARMS[arm]
-        k_train = 1 if spec["one_shot"] else sizes["k_train"]
-        steps = sizes["steps"] * (sizes["k_train"] if spec["one_shot"] else 1)
-        total += SECONDS_PER_PAIR_STEP[arm] * sizes["batch"] * k_train * steps
-        family = "c4" if spec["conjugation"] == "c4" else "plain"
-        total += EVAL_SECONDS_PER_PAIR[family] * eval_pairs
-    return total * seeds
-
-
 def git_commit() -> str:
     try:
-        done = subprocess.run(
+        head = subprocess.run(
             ["git", "rev-parse", "HEAD"],
             cwd=ROOT,
             capture_output=True,
             text=True,
             timeout=10,
-        )
+        ).stdout.strip()
         dirty = subprocess.run(
             [
                 "git",
@@ -273,16 +346,65 @@ def git_commit() -> str:
             text=True,
             timeout=10,
         ).stdout.strip()
-        return done.stdout.strip() + ("+dirty" if dirty else "") or "unknown"
+        return (head + ("+dirty" if dirty else "")) or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
-def build_model(arm, sizes, size, seed):
+def cpu_seconds() -> float:
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+def build(arm, sizes, relax, size, seed, device):
+    """The model of one arm, its training loss and the unroll the evaluation reads."""
     import torch
 
     from equinotes import registration as reg
     from equinotes import thesis
+    from equinotes import thesis_rigid as tr
+
+    fam, spec = sizes["family"], ARMS[sizes["family"]][arm]
+    k_train = 1 if spec["one_shot"] else sizes["k_train"]
+    final = sizes["loss"] == "final"
+    torch.manual_seed(seed)
+    if fam == "rigid":
+        step = tr.RigidStep(size, hidden=sizes["hidden"])
+        model = (
+            tr.ConjugatedRigidStep(step, seed=seed)
+            if spec["conjugation"] == "random"
+            else step
+        )
+        model = model.to(device)
+        loss = tr.rigid_loss(k_train, final_only=final)
+
+        def unroll(m, f, k):
+            return tr.rigid_unroll(model, m, f, k)
+
+        return model, loss, unroll, k_train, None
+    step = reg.StepNet(size, hidden=sizes["hidden"])
+    if spec["conjugation"] == "random":
+        model = thesis.ConjugatedStep(step, seed=seed)
+    elif spec["conjugation"] == "c4":
+        model = C4Step(step)
+    else:
+        model = step
+    model = model.to(device)
+    sched = relax_schedule(relax, k_train) if spec.get("relax", True) else None
+    loss = thesis.every_iterate_loss(
+        k_train, lam=sizes["lam"], region="disc", relax=sched, final_only=final
+    )
+
+    def unroll(m, f, k):
+        return thesis.unroll(model, m, f, k, relax=sched)
+
+    return model, loss, unroll, k_train, sched
+
+
+def _c4_class():
+    import torch
+
+    from equinotes import registration as reg
 
     class C4Step(torch.nn.Module):
         """The exactly C4-symmetrized step (registration.symmetrize_c4), as a module."""
@@ -295,127 +417,87 @@ def build_model(arm, sizes, size, seed):
         def forward(self, moving, fixed):
             return self.sym(moving, fixed)
 
-    torch.manual_seed(seed)
-    step = reg.StepNet(size, hidden=sizes["hidden"])
-    kind = ARMS[arm]["conjugation"]
-    if kind == "random":
-        return thesis.ConjugatedStep(step, seed=seed)
-    if kind == "c4":
-        return C4Step(step)
-    return step
+    return C4Step
 
 
-def chunks(n, size):
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+def C4Step(step):
+    return _c4_class()(step)
 
 
-def evaluate(model, sigmas, test9, seed, sizes, device):
-    """Every measure of one trained arm at one seed (see the module docstring)."""
+def run_one(arm, seed, sizes, relax, train9, test9, device, quiet):
+    """Train and evaluate one arm at one seed: the results entry and the state dict."""
+    from equinotes import thesis
+    from equinotes import thesis_rigid as tr
+
+    size = train9.shape[-1]
+    model, loss, unroll, k_train, sched = build(arm, sizes, relax, size, seed, device)
+    spec = ARMS[sizes["family"]][arm]
+    steps = sizes["steps"] * (sizes["k_train"] if spec["one_shot"] else 1)
+    sample = tr.curriculum_sampler(
+        train9, sizes["batch"], steps, upright=spec["pairs"] == "upright"
+    )
+    log = tr.train_rigid(
+        model,
+        loss,
+        sample,
+        steps,
+        lr=sizes["lr"],
+        seed=seed,
+        progress=not quiet,
+        desc=f"{arm}, seed {seed}",
+    )
+    t0 = time.perf_counter()
+    model.eval()
+    run = thesis.evaluate_v2(
+        unroll, test9, seed, k_train, sizes["n_eval"], sizes["n_basin"]
+    )
+    losses = log["losses"]
+    run.update(
+        {
+            "train_steps": steps,
+            "relax_sigmas": list(sched or ()),
+            "loss_first_50": sum(losses[:50]) / len(losses[:50]),
+            "loss_last_50": sum(losses[-50:]) / len(losses[-50:]),
+            "loss_every_50": [round(x, 4) for x in losses[::50]],
+            "train_seconds": log["seconds"],
+            "eval_seconds": time.perf_counter() - t0,
+            "parameters": sum(p.numel() for p in model.parameters()),
+        }
+    )
+    run["seconds"] = run["train_seconds"] + run["eval_seconds"]
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return run, state
+
+
+def save_weights(weights, out, weights_dir):
     import torch
 
-    from equinotes import registration as reg
-    from equinotes import registration_metrics as rm
-    from equinotes import thesis, utils
-
-    deg = math.pi / 180
-    ks = thesis.KS
-    n = sizes["n_eval"]
-    g = utils.generator(seed, 3)  # held-out stream, as in chapter 4
-    out = {"ks": list(ks), "edges_deg": list(EDGES)}
-    wu_bins, floors = {}, {K: [] for K in ks}
-    for group, same_fraction in (("same", 1.0), ("two_9s", 0.0)):
-        base = reg.rotated_pairs(test9, n, g, shared=True, same_fraction=same_fraction)
-        u = (2 * math.pi * torch.rand(n, generator=g)).to(device)
-        delta = ((2 * torch.rand(n, generator=g) - 1) * math.pi).to(device)
-        w = u + delta
-        wu = {K: [] for K in ks}
-        for part in chunks(n, 128):
-            m, f = base.moving[part], base.fixed[part]
-            for K, e in thesis.wu_errors(
-                model, m, f, w[part], u[part], ks, sigmas
-            ).items():
-                wu[K].append(e)
-            for K, e in thesis.wu_errors(
-                model, m, f, u[part], u[part], ks, sigmas
-            ).items():
-                floors[K].append(e)
-        wu_bins[group] = {
-            str(K): [
-                v.mean().item() if len(v) else None
-                for v in rm.by_angle_bin(torch.cat(wu[K]), delta, EDGES)
-            ]
-            for K in ks
-        }
-    out["wu_px_by_bin"] = wu_bins
-    out["uu_floor_px"] = {str(K): torch.cat(floors[K]).mean().item() for K in ks}
-    # recovered angle of Psi_K on one 9 at two independent angles
-    pairs = reg.rotated_pairs(test9, n, g, same_fraction=1.0)
-    errors = {K: [] for K in ks}
-    with torch.no_grad():
-        for part in chunks(n, 128):
-            iterates = thesis.unroll(
-                model, pairs.moving[part], pairs.fixed[part], max(ks), sigmas
-            )
-            for K in ks:
-                found = rm.recovered_angle(iterates[K - 1], pairs.fixed[part])
-                errors[K].append(rm.angle_error_deg(found, pairs.delta[part]))
-    out["median_angle_error_deg_by_bin"] = {
-        str(K): [
-            v.median().item() if len(v) else None
-            for v in rm.by_angle_bin(torch.cat(errors[K]), pairs.delta, EDGES)
-        ]
-        for K in ks
-    }
-    # basin of attraction: one 9 turned so that the true relative angle runs every 10 degrees
-    upright = reg.rotated_pairs(
-        test9,
-        sizes["n_basin"],
-        utils.generator(seed, 4),
-        shared=True,
-        same_fraction=1.0,
-    )
-    true_deg = list(range(-180, 180, 10))
-    moving = torch.cat([reg.pull_back(upright.moving, -t * deg) for t in true_deg])
-    fixed = upright.fixed.repeat(len(true_deg), 1, 1, 1)
-    truth = torch.tensor(
-        true_deg, device=device, dtype=torch.float32
-    ).repeat_interleave(sizes["n_basin"])
-    parts = [
-        thesis.basin(model, moving[p], fixed[p], truth[p], max(ks), sigmas)
-        for p in chunks(len(truth), 128)
-    ]
-    b = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
-    right = b["error_deg"] < 15
-    wrong = b["error_deg"] >= 45
-
-    def median(values):
-        return values.median().item() if len(values) else None
-
-    out["basin"] = {
-        "k": max(ks),
-        "true_deg": truth.tolist(),
-        "found_deg": [round(x, 2) for x in b["found_deg"].tolist()],
-        "residual_px": [round(x, 4) for x in b["residual_px"].tolist()],
-        "share_within_15": right.float().mean().item(),
-        "share_wrong": wrong.float().mean().item(),
-        "share_within_15_by_true_deg": {
-            str(t): right[truth == t].float().mean().item() for t in true_deg
-        },
-        "median_residual_right_px": median(b["residual_px"][right]),
-        "median_residual_wrong_px": median(b["residual_px"][wrong]),
-        "median_to_truth_wrong_px": median(b["to_truth_px"][wrong]),
-    }
-    return out
+    first = {k: v for k, v in weights.items() if k.endswith("/0")}
+    for what, chosen, dtype in (
+        ("all seeds, float32", weights, torch.float32),
+        ("all seeds, float16", weights, torch.float16),
+        ("seed 0 of each arm, float16", first, torch.float16),
+    ):
+        buffer = io.BytesIO()
+        torch.save(
+            {key: {k: v.to(dtype) for k, v in s.items()} for key, s in chosen.items()},
+            buffer,
+        )
+        if buffer.tell() < MAX_WEIGHTS_BYTES:
+            path = Path(weights_dir) / (Path(out).stem + ".pt")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(buffer.getvalue())
+            return path, what
+    return None, None
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     sizes = args.sizes
-    estimate = estimate_seconds(sizes, args.arms, args.seeds)
+    estimate = estimate_seconds(sizes, args.arms, len(args.seed_list))
     print(
-        f"preset {args.preset}: {sizes}; arms {args.arms}; seeds 0..{args.seeds - 1}\n"
-        f"estimated time on the 2-core development CPU (single-threaded): "
-        f"{estimate / 60:.1f} min",
+        f"preset {args.preset}: {sizes}; arms {args.arms}; seeds {args.seed_list}\n"
+        f"estimated single-threaded CPU time: {estimate / 60:.1f} min",
         flush=True,
     )
     if args.estimate_only:
@@ -423,147 +505,98 @@ def main(argv=None) -> int:
 
     import torch
 
-    from equinotes import data, thesis, training, utils
-    from equinotes import registration as reg
+    from equinotes import data, thesis, utils
 
     device = utils.get_device(None if args.device == "auto" else args.device)
     train9, _ = data.load_mnist(9, split="train", pad=2)
     test9, _ = data.load_mnist(9, split="test", pad=2)
     train9, test9 = train9.to(device), test9.to(device)
-    size = train9.shape[-1]
-
-    results, weights = {}, {}
-    start_all = time.perf_counter()
-    for arm in args.arms:
-        spec = ARMS[arm]
-        k_train = 1 if spec["one_shot"] else sizes["k_train"]
-        steps = sizes["steps"] * (sizes["k_train"] if spec["one_shot"] else 1)
-        sigmas = (
-            thesis.blur_schedule(k_train, sizes["sigma_max"]) if spec["blur"] else None
-        )
-        sampler = (
-            thesis.upright_pair_sampler(train9, sizes["batch"])
-            if spec.get("pairs") == "upright"
-            else reg.pair_sampler(train9, sizes["batch"], max_delta=math.pi)
-        )
-        results[arm] = {}
-        for seed in range(args.seeds):
-            model = build_model(arm, sizes, size, seed)
-            log = training.train(
-                model,
-                thesis.every_iterate_loss(
-                    k_train,
-                    sigmas,
-                    lam=sizes["lam"],
-                    region=sizes["gradicon_region"],
-                ),
-                sampler,
-                steps,
-                lr=sizes["lr"],
-                device=device,
-                seed=seed,
-                desc=f"{arm}, seed {seed}",
-                progress=not args.quiet,
-            )
-            t0 = time.perf_counter()
-            model.eval()
-            run = evaluate(model, sigmas, test9, seed, sizes, device)
-            run.update(
-                {
-                    "train_steps": steps,
-                    "k_train": k_train,
-                    "blur_sigmas": list(sigmas or ()),
-                    "final_loss": log.final_loss,
-                    "loss_every_10": log.losses[::10],
-                    "train_seconds": log.seconds,
-                    "eval_seconds": time.perf_counter() - t0,
-                }
-            )
-            run["seconds"] = run["train_seconds"] + run["eval_seconds"]
-            results[arm][str(seed)] = run
-            weights[f"{arm}/{seed}"] = {
-                k: v.detach().cpu() for k, v in model.state_dict().items()
-            }
-            print(
-                f"{arm} seed {seed}: {steps} steps in {log.seconds:.1f} s "
-                f"({log.seconds / steps:.3f} s/step), loss {log.final_loss:.3f}, "
-                f"basin {run['basin']['share_within_15']:.2f}, "
-                f"[U,U] floor at K=32 {run['uu_floor_px']['32']:.2f} px",
-                flush=True,
-            )
-    complete = all(a in results for a in (*THESIS_ARMS, CONTROL))
-    verdict = (
-        thesis.verdict(results, THESIS_ARMS, CONTROL)
-        if complete
-        else {
-            "verdict": "inconclusive",
-            "rules": thesis.RULES_TEXT,
-            "note": "not every [U,U] arm and the control were run",
-        }
-    )
+    commit = git_commit()
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    t_all, cpu0 = time.perf_counter(), cpu_seconds()
+    results, weights, done_seeds = {arm: {} for arm in args.arms}, {}, []
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    saved, saved_what = None, None
-    if args.save_weights:
-        # all weights in float32 if they fit in 5 MB, else float16, else seed 0 of each arm in
-        # float16; the provenance says which
-        first = {k: v for k, v in weights.items() if k.endswith("/0")}
-        for what, chosen, dtype in (
-            ("all seeds, float32", weights, torch.float32),
-            ("all seeds, float16", weights, torch.float16),
-            ("seed 0 of each arm, float16", first, torch.float16),
-        ):
-            buffer = io.BytesIO()
-            torch.save(
-                {
-                    key: {k: v.to(dtype) for k, v in state.items()}
-                    for key, state in chosen.items()
-                },
-                buffer,
+    for seed in args.seed_list:
+        for arm in args.arms:
+            run, state = run_one(
+                arm, seed, sizes, args.relax, train9, test9, device, args.quiet
             )
-            if buffer.tell() < MAX_WEIGHTS_BYTES:
-                saved = Path(args.weights_dir) / (out.stem + ".pt")
-                saved.parent.mkdir(parents=True, exist_ok=True)
-                saved_what = what
-                saved.write_bytes(buffer.getvalue())
-                break
-    provenance = {
-        "git_commit": git_commit(),
-        "seeds": list(range(args.seeds)),
-        "arms": args.arms,
-        "arm_specs": {a: ARMS[a] for a in args.arms},
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "machine": f"{platform.node()} {platform.machine()} {platform.processor()}".strip(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device)
-        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
-        "preset": args.preset,
-        "sizes": sizes,
-        "image_size": size,
-        "edges_deg": list(EDGES),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": time.perf_counter() - start_all,
-        "estimated_cpu_seconds": estimate,
-        "weights": str(saved.name) if saved else None,
-        "weights_saved": saved_what,
-        "command": " ".join(
-            [Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)]
-        ),
-    }
-    payload = {
-        "schema_version": thesis.SCHEMA_VERSION,
-        "results": results,
-        "provenance": provenance,
-        "verdict": verdict,
-    }
-    out.write_text(json.dumps(payload, indent=1))
-    thesis.load_results(out)  # the file we wrote passes its own schema check
-    print(
-        f"verdict: {verdict['verdict']}; wrote {out}"
-        + (f" and {saved}" if saved else "")
-    )
+            results[arm][str(seed)] = run
+            weights[f"{arm}/{seed}"] = state
+            kl = str(run["k_long"])
+            print(
+                f"{arm} seed {seed}: {run['train_steps']} steps in {run['train_seconds']:.0f} s, "
+                f"loss {run['loss_first_50']:.3f} -> {run['loss_last_50']:.3f}, gate "
+                f"{run['gate']['median_error_deg']:.2f} deg, basin K=1 "
+                f"{run['basin']['1']['share_within_15']:.2f}, K={kl} "
+                f"{run['basin'][kl]['share_within_15']:.2f}",
+                flush=True,
+            )
+        done_seeds.append(seed)
+        payload = {
+            "schema_version": thesis.SCHEMA_VERSION_V2,
+            "rules_version": thesis.RULES_VERSION,
+            "results": {a: r for a, r in results.items() if r},
+            "provenance": {
+                "git_commit": commit,
+                "family": sizes["family"],
+                "seeds": list(done_seeds),
+                "seeds_requested": list(args.seed_list),
+                "arms": args.arms,
+                "arm_specs": {a: ARMS[sizes["family"]][a] for a in args.arms},
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+                "machine": f"{platform.node()} {platform.machine()}".strip(),
+                "cpu_count": os.cpu_count(),
+                "torch_threads": torch.get_num_threads(),
+                "device": str(device)
+                + (
+                    f" ({torch.cuda.get_device_name(device)})"
+                    if device.type == "cuda"
+                    else ""
+                ),
+                "preset": args.preset,
+                "sizes": sizes,
+                "relax": list(args.relax) if args.relax else None,
+                "image_size": train9.shape[-1],
+                "date": started,
+                "finished": dt.datetime.now(dt.timezone.utc).isoformat(
+                    timespec="seconds"
+                ),
+                "wall_seconds": time.perf_counter() - t_all,
+                "cpu_seconds": cpu_seconds() - cpu0,
+                "estimated_cpu_seconds": estimate,
+                "command": " ".join(
+                    [Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)]
+                ),
+            },
+            "verdict": (
+                thesis.verdict_v2(results)
+                if all(results.get(a) for a in VERDICT_ARMS)
+                else {
+                    "verdict": "inconclusive",
+                    "per_seed": {},
+                    "rules_version": thesis.RULES_VERSION,
+                    "rules": thesis.RULES_V2_TEXT,
+                    "note": f"the verdict needs the arms {', '.join(VERDICT_ARMS)}",
+                }
+            ),
+        }
+        if args.save_weights:
+            path, what = save_weights(weights, out, args.weights_dir)
+            payload["provenance"]["weights"] = path.name if path else None
+            payload["provenance"]["weights_saved"] = what
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(payload, indent=1))
+        tmp.replace(out)
+        thesis.load_results(out)  # the file we wrote passes its own schema check
+        v = payload["verdict"]
+        print(
+            f"after seed {seed}: verdict {v['verdict']}, per seed {v['per_seed']}",
+            flush=True,
+        )
+    print(f"wrote {out}")
     return 0
 
 

@@ -1,5 +1,7 @@
-"""Smoke test of scripts/thesis_at_scale.py (issue 16): a tiny run, its schema, its arguments."""
+"""Smoke test of scripts/thesis_at_scale.py (issues 16, 24): tiny runs, their schema, the
+arguments, and that one seed re-run alone gives that seed's numbers again."""
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from equinotes import thesis
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "thesis_at_scale.py"
+sys.path.insert(0, str(ROOT / "scripts"))
 
 
 def run(*args, timeout=600):
@@ -25,25 +28,51 @@ def run(*args, timeout=600):
     )
 
 
-def test_help_documents_arms_presets_and_sizes():
+def test_help_documents_families_arms_presets_and_sizes():
     done = run("--help", timeout=120)
     assert done.returncode == 0, done.stderr
-    for word in ("learned_blur", "c4_noblur", "control_upright", "one_shot", "smoke"):
+    for word in (
+        "iterated_c4",
+        "iterated_norelax",
+        "one_shot",
+        "upright",
+        "augment_only",
+    ):
         assert word in done.stdout
-    assert "Presets" in done.stdout and "gpu" in done.stdout
-    for flag in ("--steps", "--batch", "--k-train", "--n-eval", "--seeds", "--device"):
+    for word in ("Presets", "smoke", "cpu", "gpu", "rigid", "dense"):
+        assert word in done.stdout
+    for flag in ("--steps", "--k-train", "--n-basin", "--seeds", "--relax", "--loss"):
         assert flag in done.stdout
+
+
+def test_seed_lists_and_ranges():
+    import thesis_at_scale as script
+
+    assert script.parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert script.parse_seeds("7") == [7]
+    assert script.parse_seeds("0,2,5-6") == [0, 2, 5, 6]
+    for bad in ("a", "4-2", "1,1", "-1"):
+        with pytest.raises(ValueError):
+            script.parse_seeds(bad)
+    assert script.parse_relax("none") is None
+    assert script.parse_relax("6,2") == (6.0, 2.0)
+    assert script.relax_schedule((6.0, 2.0), 3) == (6.0, 4.0, 2.0)
+    with pytest.raises(ValueError):
+        script.parse_relax("2,6")
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--seeds", "0"], "--seeds must be >= 1"),
-        (["--arms", "learned_blur,bogus"], "unknown arm"),
+        (["--seeds", "x"], "--seeds"),
+        (["--arms", "iterated,bogus"], "unknown arm"),
+        (["--arms", "iterated_c4"], "unknown arm"),  # a dense arm in the rigid preset
         (["--preset", "huge"], "invalid choice"),
         (["--steps", "0"], "--steps must be >= 1"),
+        (["--k-train", "8"], "--k-train must be in 1..7"),
         (["--lr", "-1"], "--lr must be > 0"),
-        (["--device", "tpu"], "invalid choice"),
+        (["--relax", "1,5"], "--relax"),
+        (["--loss", "some"], "invalid choice"),
     ],
 )
 def test_bad_arguments_give_a_clear_error(args, message):
@@ -53,13 +82,13 @@ def test_bad_arguments_give_a_clear_error(args, message):
 
 
 @pytest.mark.slow
-def test_smoke_run_writes_a_valid_results_file(tmp_path):
+def test_smoke_run_writes_a_valid_results_file_and_a_seed_reruns_alone(tmp_path):
     out = tmp_path / "thesis.json"
     done = run(
         "--preset",
         "smoke",
         "--seeds",
-        "1",
+        "0-1",
         "--quiet",
         "--save-weights",
         "--out",
@@ -69,25 +98,66 @@ def test_smoke_run_writes_a_valid_results_file(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = thesis.load_results(out)
-    assert set(results["results"]) == {
-        "learned_blur",
-        "learned_noblur",
-        "c4_blur",
-        "c4_noblur",
-        "control",
-        "control_upright",
-        "one_shot",
-    }
+    assert results["schema_version"] == 2 and results["rules_version"] == 2
+    assert set(results["results"]) == {"iterated", "one_shot", "upright"}
     prov = results["provenance"]
-    assert prov["preset"] == "smoke" and prov["seeds"] == [0]
-    assert prov["sizes"]["steps"] == 2
-    assert results["verdict"]["verdict"] in ("confirm", "refute", "inconclusive")
-    run0 = results["results"]["c4_blur"]["0"]
-    assert len(run0["wu_px_by_bin"]["same"]["32"]) == 18  # 10-degree bins up to 180
-    # the C4-symmetrized step is exactly [U,U]-equivariant for quarter turns, not for the
-    # random angles of the floor, whose interpolation keeps it above zero
-    assert run0["uu_floor_px"]["1"] > 0
-    assert "verdict:" in done.stdout
-    assert prov["weights_saved"] == "all seeds, float32"
-    assert prov["weights"] == "thesis.pt"
+    assert prov["preset"] == "smoke" and prov["seeds"] == [0, 1]
+    assert prov["family"] == "rigid" and prov["cpu_seconds"] > 0
+    v = results["verdict"]
+    assert v["verdict"] in thesis.STATUSES and set(v["per_seed"]) == {"0", "1"}
+    run0 = results["results"]["iterated"]["0"]
+    assert run0["ks"] == [1, 2, 8]  # K = 1, K_train, 4 x K_train
+    assert len(run0["wu_same_median_px_by_bin"]["8"]) == 18  # 10-degree bins up to 180
+    assert len(run0["direction_field"]["right_way_share"]) == 36
     assert (tmp_path / "weights" / "thesis.pt").stat().st_size < 5 * 1024 * 1024
+    # seed 1 alone gives seed 1's numbers and status again
+    again = tmp_path / "seed1.json"
+    done = run("--preset", "smoke", "--seeds", "1", "--quiet", "--out", str(again))
+    assert done.returncode == 0, done.stderr[-2000:]
+    alone = thesis.load_results(again)
+    assert alone["verdict"]["per_seed"] == {"1": v["per_seed"]["1"]}
+    a = alone["results"]["iterated"]["1"]["basin"]["8"]["share_within_15"]
+    b = results["results"]["iterated"]["1"]["basin"]["8"]["share_within_15"]
+    assert a == pytest.approx(b)
+
+
+def test_load_results_rejects_a_verdict_that_does_not_follow(tmp_path):
+    smoke = tmp_path / "s.json"
+    done = run("--preset", "smoke", "--quiet", "--out", str(smoke))
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(smoke.read_text())
+    data["verdict"]["verdict"] = (
+        "confirm" if data["verdict"]["verdict"] != "confirm" else "refute"
+    )
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="does not follow"):
+        thesis.load_results(bad)
+    data = json.loads(smoke.read_text())
+    del data["results"]["iterated"]["0"]["gate"]
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="lacks 'gate'"):
+        thesis.load_results(bad)
+    data = json.loads(smoke.read_text())
+    data["provenance"]["seeds"] = [0, 1]
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="seeds that ran"):
+        thesis.load_results(bad)
+
+
+@pytest.mark.slow
+def test_dense_smoke_preset_runs_every_dense_arm(tmp_path):
+    out = tmp_path / "dense.json"
+    done = run("--preset", "smoke_dense", "--quiet", "--out", str(out))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = thesis.load_results(out)
+    assert set(results["results"]) == {
+        "iterated",
+        "iterated_c4",
+        "iterated_norelax",
+        "one_shot",
+        "upright",
+        "augment_only",
+    }
+    assert results["results"]["iterated"]["0"]["relax_sigmas"] == [6.0, 2.0]
+    assert results["results"]["iterated_norelax"]["0"]["relax_sigmas"] == []
