@@ -323,6 +323,25 @@ def parse_args(argv=None):
     return args
 
 
+# the files a run executes: a change in any of them marks the commit "+dirty" in the provenance
+RUN_FILES = [
+    f"equinotes/{m}.py"
+    for m in (
+        "__init__",
+        "thesis",
+        "thesis_rigid",
+        "registration",
+        "registration_metrics",
+        "transforms",
+        "groups",
+        "data",
+        "utils",
+        "mesa",
+        "equivariance",
+    )
+] + ["scripts/thesis_at_scale.py", "equinotes/_data/mnist_10k.npz"]
+
+
 def git_commit() -> str:
     try:
         head = subprocess.run(
@@ -333,14 +352,7 @@ def git_commit() -> str:
             timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
-            [
-                "git",
-                "status",
-                "--porcelain",
-                "--",
-                "equinotes",
-                "scripts/thesis_at_scale.py",
-            ],
+            ["git", "status", "--porcelain", "--", *RUN_FILES],
             cwd=ROOT,
             capture_output=True,
             text=True,
