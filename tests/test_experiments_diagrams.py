@@ -121,6 +121,8 @@ def toys():
 
 def test_name_toys_swap_table_and_feedback(toys):
     assert len(toys) == 1 and {"seed", "w", "trained-only", "invariant"} <= set(toys[0])
+    # the weights on name features no training name varies get no gradient
+    assert toys[0]["unused_weights_change"] == 0
     swap = ch2.swap_table(toys, n_test=50)
     (inv,), (trn,) = swap["invariant"], swap["trained-only"]
     assert inv["max_logit_gap"] <= 1e-10 and inv["disagreement_unseen"] == 0

@@ -624,7 +624,10 @@ def name_toys(
                 device=device,
                 progress=False,
             )
-        unused = (first_layer.detach() - initial)[:, NAMES["seen_dims"] :]
+        # columns of the name features the training names never vary (the situation follows)
+        unused = (first_layer.detach() - initial)[
+            :, NAMES["seen_dims"] : NAMES["d_name"]
+        ]
         toy["unused_weights_change"] = unused.abs().max().item()
         toys.append(toy)
     return toys
