@@ -24,6 +24,7 @@ a network can then only be as invariant as its input is faithfully rotated.
 
 from __future__ import annotations
 
+import cmath
 import math
 
 import sympy as sp
@@ -37,6 +38,8 @@ from .models import _check_widths, count_parameters
 from .utils import check_images, check_int
 
 __all__ = [
+    "harmonic_filter",
+    "steer",
     "circular_harmonic_basis",
     "steering_matrix",
     "cn_irrep",
@@ -77,6 +80,54 @@ def _ring_radii(size: int, n_rings: int) -> list:
     return [c * j / (n_rings - 1) for j in range(n_rings)] if n_rings > 1 else [0.0]
 
 
+def harmonic_filter(
+    size: int, radius: float, m: int, width: float, angle: float = 0.0
+) -> torch.Tensor:
+    """One circular harmonic ``R(r) e^{i m (theta - angle)}`` sampled on a ``size x size`` grid.
+
+    ``R(r) = exp(-(r - radius)^2 / (2 width^2))`` is a Gaussian ring (r in pixels from the centre pixel,
+    theta counter-clockwise as displayed). ``angle = 0`` gives the filter psi_m; ``angle = t`` samples the
+    *turned* filter ``psi_m o R_t^{-1}`` directly from its formula, with no resampling of pixels, which is
+    what ``steer`` must reproduce. For m != 0 the centre pixel is 0 (theta is undefined there).
+
+    Args:
+        size: grid side (>= 2). radius, width: pixels (width > 0). m: the frequency (an int, any sign).
+        angle: radians.
+    Returns:
+        ``[size, size]`` complex128.
+    """
+    size = check_int("size", size, minimum=2)
+    m = check_int("m", m)
+    for name, value in (("radius", radius), ("width", width), ("angle", angle)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if radius < 0 or width <= 0:
+        raise ValueError(f"need radius >= 0 and width > 0, got {radius} and {width}")
+    r, theta = _polar_grid(size)
+    profile = torch.exp(-((r - radius) ** 2) / (2 * width**2))
+    if m != 0:
+        profile = torch.where(r > 0, profile, torch.zeros_like(profile))
+    phase = m * (theta - angle)
+    return torch.complex(profile * torch.cos(phase), profile * torch.sin(phase))
+
+
+def steer(psi: torch.Tensor, m: int, angle: float) -> torch.Tensor:
+    """Turn a circular harmonic of frequency m by ``angle``: a phase, ``e^{-i m angle} psi``.
+
+    Exact for every angle (compare ``harmonic_filter(..., angle=angle)``), where turning the pixels
+    (``groups.rotate``) interpolates.
+
+    Args:
+        psi: ``[..., k, k]`` complex. m: its frequency. angle: radians.
+    Returns:
+        a tensor like ``psi``.
+    """
+    if not isinstance(psi, torch.Tensor) or not psi.is_complex():
+        raise TypeError("psi must be a complex torch.Tensor (see harmonic_filter)")
+    m = check_int("m", m)
+    return psi * cmath.exp(-1j * m * _angle(angle))
+
+
 def circular_harmonic_basis(
     size: int,
     max_frequency: int | None = None,
@@ -111,24 +162,22 @@ def circular_harmonic_basis(
     )
     if dtype not in (torch.float32, torch.float64):
         raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    r, theta = _polar_grid(size)
     radii = _ring_radii(size, n_rings)
     width = 0.6 * (radii[1] - radii[0]) if n_rings > 1 else 0.6 * max(size / 2, 1.0)
     filters, frequencies = [], []
     for r_j in radii:
-        profile = torch.exp(-((r - r_j) ** 2) / (2 * width**2))
         top = math.floor(2 * r_j + 1e-9)
         if max_frequency is not None:
             top = min(top, max_frequency)
         for m in range(top + 1):
+            psi = harmonic_filter(size, r_j, m, width)
             if m == 0:
-                f = profile
+                f = psi.real.contiguous()
                 filters.append(f / f.norm())
                 frequencies.append(0)
                 continue
             # theta is undefined at the centre pixel: only m = 0 may be non-zero there.
-            masked = torch.where(r > 0, profile, torch.zeros_like(profile))
-            re, im = masked * torch.cos(m * theta), masked * torch.sin(m * theta)
+            re, im = psi.real.contiguous(), psi.imag.contiguous()
             scale = torch.sqrt((re.norm() ** 2 + im.norm() ** 2) / 2)
             filters += [re / scale, im / scale]
             frequencies += [m, m]

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from equinotes import diagrams, groups, models
+from equinotes import diagrams, groups, models, steerable
 from equinotes import steerable as st
 
 TOL64 = 1e-10
@@ -402,3 +402,30 @@ def test_relative_change_matches_the_invariance_error():
         st.relative_change(out, out[0, :3])
     with pytest.raises(TypeError, match="floating"):
         st.relative_change(out.long(), out[0])
+
+
+def test_harmonic_filter_builds_the_basis_and_steers_exactly():
+    basis, freqs = steerable.circular_harmonic_basis(15, max_frequency=3, n_rings=4)
+    psi = steerable.harmonic_filter(15, radius=7.0, m=3, width=0.6 * 7 / 3)
+    pair = basis[freqs == 3][-2:]  # outer ring: real, imaginary
+    scale = psi.real.norm() / pair[0].norm()
+    assert torch.allclose(psi.real / scale, pair[0]) and torch.allclose(
+        psi.imag / scale, pair[1]
+    )
+    # steering is a phase, equal to sampling the turned filter, at any angle
+    t = 0.7
+    turned = steerable.harmonic_filter(15, 7.0, 3, 0.6 * 7 / 3, angle=t)
+    assert (steerable.steer(psi, 3, t) - turned).abs().max() < 1e-12
+    # and it turns counter-clockwise as displayed, like groups.rot90
+    quarter = steerable.steer(psi, 3, math.pi / 2)
+    assert torch.allclose(quarter.real, groups.rot90(psi.real, 1), atol=1e-12)
+    assert psi[7, 7] == 0  # theta is undefined at the centre
+
+
+def test_harmonic_filter_and_steer_check_their_arguments():
+    with pytest.raises(ValueError, match="width"):
+        steerable.harmonic_filter(5, 1.0, 1, 0.0)
+    with pytest.raises(TypeError, match="radius"):
+        steerable.harmonic_filter(5, "1", 1, 1.0)
+    with pytest.raises(TypeError, match="complex"):
+        steerable.steer(torch.zeros(3, 3), 1, 0.5)
