@@ -964,3 +964,202 @@ def verdict_v2(results: dict, thesis_arm: str = "iterated", controls=None) -> di
         "thesis_arm": thesis_arm,
         "controls": {c: K for c, K in controls.items()},
     }
+
+
+# ----------------------------------------------------------------------- reading a v2 file
+def read_k(run: dict, arm: str) -> int:
+    """The K an arm is read at by rules v2: the one-shot step at K = 1, every other arm at
+    4 x K_train."""
+    return 1 if arm == "one_shot" else int(run["k_long"])
+
+
+def basin_summary(data: dict) -> dict:
+    """``{arm: {seed: basin share}}`` at the K each arm is read at, plus ``"identity"``."""
+    out = {
+        arm: {
+            s: run["basin"][str(read_k(run, arm))]["share_within_15"]
+            for s, run in runs.items()
+        }
+        for arm, runs in data["results"].items()
+    }
+    first = next(iter(next(iter(data["results"].values())).values()))
+    out["identity"] = {s: first["identity_basin_share"] for s in out[next(iter(out))]}
+    return out
+
+
+def verdict_table_html(data: dict) -> str:
+    """One row per seed: the gate, the basins (iterated at 4 x K_train and K = 1, the controls),
+    the worst same-9 [W,U] bin over the identity's, and the seed's status (HTML)."""
+    v, res = data["verdict"], data["results"]
+    it = res["iterated"]
+    k_long = next(iter(it.values()))["k_long"]
+    head = (
+        "seed",
+        "gate (°)",
+        f"basin K={k_long}",
+        "basin K=1",
+        f"upright K={k_long}",
+        "one-shot K=1",
+        "worst [W,U] / identity",
+        "status",
+    )
+    rows = []
+    for s, d in v["seed_detail"].items():
+        rows.append(
+            (
+                s,
+                f"{d['gate_median_error_deg']:.2f}",
+                f"{d['basin_share']:.2f}",
+                f"{it[s]['basin']['1']['share_within_15']:.2f}",
+                f"{d['control_basins']['upright']:.2f}",
+                f"{d['control_basins']['one_shot']:.2f}",
+                f"{d['worst_wu_to_identity']:.2f}",
+                d["status"],
+            )
+        )
+    cells = "".join(f"<th>{h}</th>" for h in head)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def gate_table_html(data: dict) -> str:
+    """The competence gate of every arm at every seed: median angle error (degrees) for
+    |delta| <= 45 at K_train, against the bound (HTML)."""
+    bound = RULES_V2["gate_max_median_error_deg"]
+    arms = list(data["results"])
+    seeds = list(data["results"][arms[0]])
+    head = "".join(f"<th>seed {s}</th>" for s in seeds)
+    body = ""
+    for arm in arms:
+        cells = ""
+        for s in seeds:
+            run = data["results"][arm].get(s)
+            if run is None:
+                cells += "<td></td>"
+                continue
+            e = run["gate"]["median_error_deg"]
+            cells += f"<td>{e:.2f}{' ✓' if e <= bound else ' ✗'}</td>"
+        body += f"<tr><td>{arm} (K={data['results'][arm][seeds[0]]['k_train']})</td>{cells}</tr>"
+    return (
+        f"<table><thead><tr><th>arm (K_train)</th>{head}</tr></thead><tbody>{body}"
+        f"</tbody></table>"
+    )
+
+
+def plot_direction_field(
+    data: dict, arms=("iterated", "one_shot", "upright"), axes=None
+):
+    """For each true angle, the share of starts one step turns the right way (top) and the median
+    turn (bottom), one thin line per seed; the diagonal is a step that registers in one call."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(8, 5.4), sharex=True)
+    colours = dict(zip(arms, ("C0", "C1", "C2")))
+    for arm in arms:
+        for i, run in enumerate(data["results"][arm].values()):
+            field = run["direction_field"]
+            label = arm if i == 0 else None
+            share = [float("nan") if x is None else x for x in field["right_way_share"]]
+            axes[0].plot(
+                field["true_deg"], share, color=colours[arm], lw=1, label=label
+            )
+            axes[1].plot(
+                field["true_deg"], field["median_turn_deg"], color=colours[arm], lw=1
+            )
+    axes[0].axhline(0.5, color="gray", ls=":", lw=0.8)
+    axes[0].set(ylabel="share turned the right way", ylim=(-0.05, 1.05))
+    axes[0].legend(fontsize=8, loc="lower center", ncol=3)
+    axes[1].plot([-180, 170], [-180, 170], "k--", lw=0.8, label="registers in one step")
+    axes[1].axhline(0, color="gray", ls=":", lw=0.8)
+    axes[1].set(xlabel="true relative angle (°)", ylabel="median turn of one step (°)")
+    axes[1].legend(fontsize=8)
+    return axes
+
+
+def plot_basins(data: dict, ax=None):
+    """The basin by true angle: share of starts that end within 15 degrees, for the iterated step
+    at 4 x K_train and at K = 1, the controls at the K they are read at, and the identity map."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.4))
+    true_deg = list(BASIN_TRUE_DEG)
+    lines = [("iterated", None, "C0", "-"), ("iterated", 1, "C0", ":")]
+    lines += [("one_shot", None, "C1", "-"), ("upright", None, "C2", "-")]
+    for arm, K, colour, style in lines:
+        for i, run in enumerate(data["results"][arm].values()):
+            k = read_k(run, arm) if K is None else K
+            share = run["basin"][str(k)]["share_by_true_deg"]
+            label = f"{arm}, K={k}" if i == 0 else None
+            ax.plot(true_deg, share, color=colour, ls=style, lw=1, label=label)
+    ident = [1.0 if abs(t) < RULES_V2["right_within_deg"] else 0.0 for t in true_deg]
+    ax.plot(true_deg, ident, color="k", lw=1.5, ls="--", label="identity map")
+    ax.set(
+        xlabel="true relative angle (°)",
+        ylabel="share ending within 15°",
+        ylim=(-0.05, 1.05),
+    )
+    ax.legend(fontsize=8, loc="lower center", ncol=3)
+    return ax
+
+
+def wu_to_identity(run: dict) -> list:
+    """One run's same-9 median [W,U] error over the identity map's, ``[len(ks)][18]`` (rows K,
+    columns 10-degree bins; ``None`` for an empty bin): what rules v2 compare with 0.15."""
+    ident = run["identity_wu_same_median_px_by_bin"]
+    return [
+        [
+            None if a is None or b is None else a / max(b, 1e-12)
+            for a, b in zip(run["wu_same_median_px_by_bin"][str(K)], ident)
+        ]
+        for K in run["ks"]
+    ]
+
+
+def plot_wu_heatmap(data: dict, arms=("iterated", "one_shot", "upright"), axes=None):
+    """Same-9 median [W,U] error over the identity map's, by angle bin (columns) and K (rows),
+    averaged over seeds, one panel per arm; the cyan contour is the rules' bound 0.15."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(arms), figsize=(4 * len(arms), 2.8), sharey=False)
+    bound = RULES_V2["confirm_wu_to_identity_at_most"]
+    image = None
+    for ax, arm in zip(axes, arms):
+        runs = data["results"][arm]
+        ks = next(iter(runs.values()))["ks"]
+        ratio = seed_mean(runs, wu_to_identity)
+        grid = torch.tensor(
+            [[float("nan") if v is None else v for v in r] for r in ratio]
+        )
+        log_ratio = grid.clamp_min(1e-3).log10().numpy()
+        image = ax.imshow(
+            log_ratio,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=-2,
+            vmax=0.5,
+            extent=(0, 180, -0.5, len(ks) - 0.5),
+        )
+        if len(ks) > 1:
+            ax.contour(
+                torch.linspace(5, 175, grid.shape[1]).tolist(),
+                list(range(len(ks))),
+                log_ratio,
+                levels=[math.log10(bound)],
+                colors="c",
+                linewidths=1,
+            )
+        ax.set(
+            title=arm,
+            yticks=range(len(ks)),
+            yticklabels=ks,
+            xlabel="relative angle (°)",
+        )
+    axes[0].set_ylabel("iterations K")
+    axes[-1].figure.colorbar(image, ax=list(axes), label="log10 ([W,U] / identity's)")
+    return image

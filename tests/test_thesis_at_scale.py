@@ -81,9 +81,11 @@ def test_bad_arguments_give_a_clear_error(args, message):
     assert message in done.stderr
 
 
-@pytest.mark.slow
-def test_smoke_run_writes_a_valid_results_file_and_a_seed_reruns_alone(tmp_path):
-    out = tmp_path / "thesis.json"
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One smoke run of two seeds (rigid family), shared by the tests below."""
+    tmp = tmp_path_factory.mktemp("thesis")
+    out = tmp / "thesis.json"
     done = run(
         "--preset",
         "smoke",
@@ -94,10 +96,14 @@ def test_smoke_run_writes_a_valid_results_file_and_a_seed_reruns_alone(tmp_path)
         "--out",
         str(out),
         "--weights-dir",
-        str(tmp_path / "weights"),
+        str(tmp / "weights"),
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    results = thesis.load_results(out)
+    return out
+
+
+def test_smoke_run_writes_a_valid_results_file(smoke):
+    results = thesis.load_results(smoke)
     assert results["schema_version"] == 2 and results["rules_version"] == 2
     assert set(results["results"]) == {"iterated", "one_shot", "upright"}
     prov = results["provenance"]
@@ -109,22 +115,45 @@ def test_smoke_run_writes_a_valid_results_file_and_a_seed_reruns_alone(tmp_path)
     assert run0["ks"] == [1, 2, 8]  # K = 1, K_train, 4 x K_train
     assert len(run0["wu_same_median_px_by_bin"]["8"]) == 18  # 10-degree bins up to 180
     assert len(run0["direction_field"]["right_way_share"]) == 36
-    assert (tmp_path / "weights" / "thesis.pt").stat().st_size < 5 * 1024 * 1024
-    # seed 1 alone gives seed 1's numbers and status again
+    assert (smoke.parent / "weights" / "thesis.pt").stat().st_size < 5 * 1024 * 1024
+
+
+@pytest.mark.slow
+def test_one_seed_reruns_alone(smoke, tmp_path):
+    results = thesis.load_results(smoke)
     again = tmp_path / "seed1.json"
     done = run("--preset", "smoke", "--seeds", "1", "--quiet", "--out", str(again))
     assert done.returncode == 0, done.stderr[-2000:]
     alone = thesis.load_results(again)
-    assert alone["verdict"]["per_seed"] == {"1": v["per_seed"]["1"]}
-    a = alone["results"]["iterated"]["1"]["basin"]["8"]["share_within_15"]
-    b = results["results"]["iterated"]["1"]["basin"]["8"]["share_within_15"]
-    assert a == pytest.approx(b)
+    assert alone["verdict"]["per_seed"] == {"1": results["verdict"]["per_seed"]["1"]}
+    for arm in ("iterated", "one_shot", "upright"):
+        a, b = alone["results"][arm]["1"], results["results"][arm]["1"]
+        assert a["basin"] == b["basin"] and a["gate"] == b["gate"]
 
 
-def test_load_results_rejects_a_verdict_that_does_not_follow(tmp_path):
-    smoke = tmp_path / "s.json"
-    done = run("--preset", "smoke", "--quiet", "--out", str(smoke))
-    assert done.returncode == 0, done.stderr[-2000:]
+def test_tables_and_figures_read_a_results_file(smoke):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = thesis.load_results(smoke)
+    table = thesis.verdict_table_html(data)
+    assert table.count("<tr>") == 3 and "status" in table  # header + two seeds
+    assert thesis.gate_table_html(data).count("<tr>") == 4  # header + three arms
+    basins = thesis.basin_summary(data)
+    assert basins["identity"]["0"] == pytest.approx(3 / 36)
+    assert set(basins) == {"iterated", "one_shot", "upright", "identity"}
+    axes = thesis.plot_direction_field(data)
+    assert len(axes[0].lines) >= 6  # three arms x two seeds
+    assert thesis.plot_basins(data).get_ylabel().startswith("share")
+    assert thesis.plot_wu_heatmap(data) is not None
+    ratio = thesis.wu_to_identity(data["results"]["iterated"]["0"])
+    assert len(ratio) == 3 and len(ratio[0]) == 18
+    plt.close("all")
+
+
+def test_load_results_rejects_a_verdict_that_does_not_follow(smoke, tmp_path):
     data = json.loads(smoke.read_text())
     data["verdict"]["verdict"] = (
         "confirm" if data["verdict"]["verdict"] != "confirm" else "refute"
@@ -139,7 +168,7 @@ def test_load_results_rejects_a_verdict_that_does_not_follow(tmp_path):
     with pytest.raises(ValueError, match="lacks 'gate'"):
         thesis.load_results(bad)
     data = json.loads(smoke.read_text())
-    data["provenance"]["seeds"] = [0, 1]
+    data["provenance"]["seeds"] = [0]
     bad.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="seeds that ran"):
         thesis.load_results(bad)
