@@ -583,3 +583,54 @@ def test_adam_fast_path_matches_torch_adam(weight_decay):
     )
     opt = torch.optim.Adam(ref.parameters(), lr=3e-3, weight_decay=weight_decay)
     assert_same_run(model, log, ref, opt, x, y, 30)
+
+
+def test_rfm_first_update_is_the_agop_of_the_kernel_predictor():
+    g = torch.Generator().manual_seed(0)
+    x, y = dnfa.product_task(20, 4, g)
+    x, y = x.double(), y.double()
+    coef = torch.linalg.solve(
+        dnfa.laplace_kernel(x, x, torch.eye(4, dtype=x.dtype), 10.0)
+        + 1e-3 * torch.eye(20, dtype=x.dtype),
+        y,
+    )
+    grads = []
+    for j in range(20):
+        z = x[j].clone().requires_grad_()
+        others = torch.cat([x[:j], x[j + 1 :]])  # the i = j term has no gradient
+        k = torch.exp(-(z - others).norm(dim=1) / 10.0)
+        (k @ torch.cat([coef[:j], coef[j + 1 :]])[:, 0]).backward()
+        grads.append(z.grad)
+    expected = torch.stack(grads).T @ torch.stack(grads) / 20
+    M, _ = dnfa.rfm(x, y, iters=1, bandwidth=10.0, reg=1e-3)
+    assert torch.allclose(M, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_rfm_learns_the_relevant_inputs_and_predicts():
+    g = torch.Generator().manual_seed(1)
+    x, y = dnfa.product_task(300, 6, g)
+    P = torch.zeros(6, 6, dtype=torch.float64)
+    P[0, 0] = P[1, 1] = 1.0
+    M0, predict0 = dnfa.rfm(x, y, iters=0)
+    M, predict = dnfa.rfm(x, y[:, 0], iters=3)
+    assert torch.equal(M0, torch.eye(6, dtype=torch.float64))
+    assert dnfa.cosine_similarity(M, P) > 0.9
+    x_test, y_test = dnfa.product_task(500, 6, g)
+    err = ((predict(x_test) - y_test.double()) ** 2).mean()
+    err0 = ((predict0(x_test) - y_test.double()) ** 2).mean()
+    assert predict(x_test).shape == (500, 1) and err < err0 / 2
+
+
+def test_rfm_rejects_bad_input():
+    x = torch.randn(10, 3)
+    with pytest.raises(TypeError):
+        dnfa.rfm(x.long(), torch.randn(10))
+    with pytest.raises(ValueError, match="y must be"):
+        dnfa.rfm(x, torch.randn(9))
+    with pytest.raises(ValueError, match="bandwidth"):
+        dnfa.rfm(x, torch.randn(10), bandwidth=0.0)
+    with pytest.raises(ValueError, match="iters"):
+        dnfa.rfm(x, torch.randn(10), iters=-1)
+    _, predict = dnfa.rfm(x, torch.randn(10), iters=0)
+    with pytest.raises(ValueError, match="columns"):
+        predict(torch.randn(4, 2))

@@ -18,6 +18,7 @@ A run is a dict (see ``product_run``); ``runs`` maps ``(init_scale, seed)`` to a
 
 from __future__ import annotations
 
+import copy
 import html
 import math
 from dataclasses import dataclass, field
@@ -62,6 +63,10 @@ __all__ = [
     "controls_figure",
     "summary_figure",
     "protocol_effects_table",
+    "rotated_first_layer",
+    "rfm_row",
+    "rotation_table",
+    "matrices_figure",
 ]
 
 FIT_WHEN = ("init", "fit", "peak", "end")
@@ -133,12 +138,15 @@ def product_run(
     lr: float | None = None,
     task: str = "product",
     distribution: str = "normal",
+    input_scales=None,
 ) -> dict:
     """Train one MLP on y = x₁x₂ (replication ``seed``), recording the scores at every checkpoint.
 
     The init scales of one seed share the data and the direction of the initial weights; only their
     size differs. ``task="subspace"`` trains on the rotated target y = z₁z₂ + 0.5 z₃z₄ instead;
     ``shuffle=True`` permutes the targets; ``lr`` defaults to 0.1 (SGD) or 3e-3 (Adam).
+    ``input_scales`` (``d_in`` positive numbers, product task only) multiplies each input coordinate
+    (training and test), for anisotropic inputs; the target stays ``x₁x₂`` of the scaled inputs.
 
     Returns:
         a dict: ``history`` (``[(step, records per layer)]``, the first layer's also compares the NFM
@@ -146,18 +154,29 @@ def product_run(
         (index of the first checkpoint whose MSE is below ``setup.fit`` of the mean squared target, or
         None), ``train_error`` and ``test_error`` (relative to the mean squared target), ``dead``
         (fraction of dead units per hidden layer), ``moved`` (‖W₁ - W₀‖/‖W₀‖), the ``model``, its
-        inputs ``x [n, d_in]`` and its initial first-layer weight ``W0 [width, d_in]``.
+        inputs ``x [n, d_in]`` and targets ``y [n, 1]``, its initial first-layer weight
+        ``W0 [width, d_in]`` and the test set ``x_test [n_test, d_in]``, ``y_test [n_test, 1]``.
     """
     setup = _check_setup(setup)
     if task not in ("product", "subspace"):
         raise ValueError(f"task must be 'product' or 'subspace', got {task!r}")
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    scales = None
+    if input_scales is not None:
+        scales = torch.as_tensor(input_scales, dtype=torch.float32)
+        if task != "product" or scales.shape != (setup.d_in,) or not (scales > 0).all():
+            raise ValueError(
+                f"input_scales must be {setup.d_in} positive numbers (product task only)"
+            )
     device = setup.device
     g = torch.Generator().manual_seed(seed)
     if task == "product":
         x, y = dnfa.product_task(setup.n_train, setup.d_in, g)
         basis, weights, reference = None, (1.0,), setup.p12
+        if scales is not None:
+            x = x * scales
+            y = (x[:, 0] * x[:, 1]).unsqueeze(1)
     else:
         x, y, basis = dnfa.subspace_product_task(
             setup.n_train, setup.d_in, setup.subspace_weights, g
@@ -191,6 +210,8 @@ def product_run(
     )
     # Test inputs from their own stream: the training data and weights stay as they were.
     x_test = torch.randn(setup.n_test, setup.d_in, generator=utils.generator(seed, 11))
+    if scales is not None:
+        x_test = x_test * scales
     z = x_test if basis is None else x_test @ basis
     y_test = sum(c * z[:, 2 * j] * z[:, 2 * j + 1] for j, c in enumerate(weights))
     x_test, y_test = x_test.to(device), y_test.unsqueeze(1).to(device)
@@ -208,6 +229,9 @@ def product_run(
         "fit": fit,
         "model": model,
         "x": x,
+        "y": y,
+        "x_test": x_test,
+        "y_test": y_test,
         "W0": W0,
         "train_error": end_mse / float((y**2).mean()),
         "test_error": test_mse / float((y_test**2).mean()),
@@ -929,3 +953,100 @@ def protocol_effects_table(grids: dict, names, seeds):
         for name in names
     ]
     return html_table(["mean effect of"] + list(PROTOCOL_EFFECTS), body)
+
+
+def _first_layer_scores(net, x, y, reference) -> dict:
+    m = dnfa.layer_matrices(net, x)[0]
+    with torch.no_grad():
+        error = float(((net(x) - y) ** 2).mean() / (y**2).mean())
+    return {
+        "train_error": error,
+        "cos_p12": dnfa.cosine_similarity(m.nfm, reference.to(m.nfm)),
+        "cos": dnfa.nfa_similarity(m.nfm, m.agop),
+        "pearson": dnfa.nfa_similarity(m.nfm, m.agop, 0.5, "pearson"),
+    }
+
+
+def rotated_first_layer(
+    run: dict, reference: torch.Tensor, seed: int, n_rotations: int = 4
+) -> dict:
+    """The direct test of "at α = 1 the weights cancel": replace the trained first layer ``W₁`` by
+    ``W₁Q`` (``Q`` a random orthogonal ``[d_in, d_in]``, ``n_rotations`` draws from stream 16 of
+    ``seed``) and recompute everything, K included, on the same inputs.
+
+    Returns ``{"before": scores, "after": [scores per draw]}``; scores hold the relative training
+    error, ``cos_p12`` = cos(NFM, reference), the α = 1 cosine ``cos`` and the α = ½ ``pearson``.
+    """
+    utils.check_int("n_rotations", n_rotations, minimum=1)
+    model, x, y = run["model"], run["x"], run["y"]
+    before = _first_layer_scores(model, x, y, reference)
+    W = dnfa.linear_layers(model)[0].weight.detach()
+    g = utils.generator(seed, 16)
+    after = []
+    for _ in range(n_rotations):
+        Q, _ = torch.linalg.qr(
+            torch.randn(W.shape[1], W.shape[1], generator=g).double()
+        )
+        net = copy.deepcopy(model)
+        with torch.no_grad():
+            dnfa.linear_layers(net)[0].weight.copy_((W.double() @ Q.to(W.device)).to(W))
+        after.append(_first_layer_scores(net, x, y, reference))
+    return {"before": before, "after": after}
+
+
+def rfm_row(
+    run: dict,
+    reference: torch.Tensor,
+    iters: int = 5,
+    bandwidth: float = 10.0,
+    reg: float = 1e-3,
+) -> dict:
+    """RFM (``dnfa.rfm``) on a run's training data, beside the trained network: relative test errors
+    of RFM, of plain Laplace kernel regression (``M = I``) and of the network, cos(M, reference),
+    cos(NFM, reference) of the network's first layer, RFM's seconds, and ``M`` itself."""
+    import time
+
+    x, y = run["x"].cpu(), run["y"].cpu()
+    x_test, y_test = run["x_test"].cpu().double(), run["y_test"].cpu().double()
+    scale = float((y_test**2).mean())
+    start = time.perf_counter()
+    M, predict = dnfa.rfm(x, y, iters=iters, bandwidth=bandwidth, reg=reg)
+    seconds = time.perf_counter() - start
+    _, plain = dnfa.rfm(x, y, iters=0, bandwidth=bandwidth, reg=reg)
+    nfm = dnfa.layer_matrices(run["model"], run["x"])[0].nfm.cpu()
+    return {
+        "rfm_test_error": float(((predict(x_test) - y_test) ** 2).mean()) / scale,
+        "kernel_test_error": float(((plain(x_test) - y_test) ** 2).mean()) / scale,
+        "net_test_error": run["test_error"],
+        "rfm_cos_p12": dnfa.cosine_similarity(M, reference.double()),
+        "net_cos_p12": dnfa.cosine_similarity(nfm, reference.to(nfm)),
+        "seconds": seconds,
+        "M": M,
+    }
+
+
+def rotation_table(rotated: dict):
+    """HTML table of ``rotated_first_layer`` results ``{(inputs, seed): result}``: the trained layer
+    and, below it, the median over the draws of ``W₁Q``."""
+    keys = ("train_error", "cos_p12", "cos", "pearson")
+    body = []
+    for (inputs, k), r in rotated.items():
+        body.append([f"{inputs}, seed {k}", "W₁"] + [r["before"][c] for c in keys])
+        after = [float(np.median([a[c] for a in r["after"]])) for c in keys]
+        body.append(["", f"W₁Q (median of {len(r['after'])})"] + after)
+    header = ["inputs", "first layer", "train error", "cos(NFM, P₁₂)", "α = 1 cos"]
+    return html_table(header + ["α = ½ Pearson"], body)
+
+
+def matrices_figure(matrices: dict, title: str):
+    """Square matrices side by side as heat maps (each over its largest |entry|)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(matrices), figsize=(3.8 * len(matrices), 3.4))
+    for ax, (name, M) in zip(np.atleast_1d(axes), matrices.items()):
+        M = M.detach().cpu().double().numpy()
+        im = ax.imshow(M / np.abs(M).max(), cmap="RdBu_r", vmin=-1, vmax=1)
+        ax.set(title=name, xlabel="input coordinate", ylabel="input coordinate")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="entry / max |entry|")
+    fig.suptitle(title)
+    return fig
