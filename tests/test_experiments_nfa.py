@@ -110,3 +110,19 @@ def test_product_run_small_network_records_and_fits():
         nfa.product_run(setup, 0.2, seed=0, task="sum")
     with pytest.raises(TypeError, match="Setup"):
         nfa.product_run({"scale": 1}, 0.2, seed=0)
+
+
+def test_best_alpha_rows_finds_the_power_of_a_linear_layer():
+    # a deep linear net from a balanced start: the first of two layers follows alpha = 1/2
+    g = torch.Generator().manual_seed(0)
+    W1 = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    U, S, Vh = torch.linalg.svd(W1)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 3, bias=False), torch.nn.Linear(3, 3, bias=False)
+    ).double()
+    with torch.no_grad():
+        net[0].weight.copy_(W1)
+        net[1].weight.copy_(torch.diag(S) @ U.T)  # W2ᵀW2 = W1 W1ᵀ (balanced)
+    run = {"model": net, "x": torch.randn(50, 3, generator=g, dtype=torch.float64)}
+    (row,) = nfa.best_alpha_rows({"linear": {0: run}})
+    assert row["best_alpha"] == [0.5] and row["cos_at_best"][0] > 0.999

@@ -67,6 +67,7 @@ __all__ = [
     "rfm_row",
     "rotation_table",
     "matrices_figure",
+    "best_alpha_rows",
 ]
 
 FIT_WHEN = ("init", "fit", "peak", "end")
@@ -1050,3 +1051,26 @@ def matrices_figure(matrices: dict, title: str):
     fig.colorbar(im, ax=axes, shrink=0.8, label="entry / max |entry|")
     fig.suptitle(title)
     return fig
+
+
+ALPHAS = tuple(float(a) for a in np.round(np.arange(0.10, 1.505, 0.01), 2))
+
+
+def best_alpha_rows(groups: dict, alphas=ALPHAS) -> list[dict]:
+    """The best power α (``dnfa.best_alpha`` over ``alphas``) of every hidden layer at the end of
+    training, for every run of ``groups`` (``{name: {seed: run}}``): one row per run with ``group``,
+    ``seed``, ``best_alpha`` (one per hidden layer) and ``cos_at_best`` (its cosine)."""
+    rows = []
+    for name, group in groups.items():
+        for k, run in group.items():
+            mats = dnfa.layer_matrices(run["model"], run["x"])[:-1]
+            best = [dnfa.best_alpha(m.nfm, m.agop, alphas) for m in mats]
+            rows.append(
+                {
+                    "group": name,
+                    "seed": k,
+                    "best_alpha": [a for a, _ in best],
+                    "cos_at_best": [c for _, c in best],
+                }
+            )
+    return rows
