@@ -734,6 +734,13 @@ def summary_figure(summary: dict, cost: dict, names: Sequence):
             fmt="o", capsize=3, label=name,
         )  # fmt: skip
         ax.scatter(macs, up.mean(), facecolors="none", edgecolors=line[0].get_color())
+        ax.annotate(
+            name,
+            (macs, worst.mean()),
+            xytext=(6, -3),
+            textcoords="offset points",
+            fontsize=8,
+        )
         ax.plot(
             [macs, macs], [worst.mean(), up.mean()], color=line[0].get_color(), lw=0.6
         )
