@@ -81,6 +81,12 @@ def slider_explorer(
         readout=True,
     )
     widgets.jslink((slider, "value"), (stack, "selected_index"))
-    box = widgets.VBox([slider, stack])
+
+    class _Explorer(widgets.VBox):
+        # the text/plain form a static page or a terminal shows: one short line, not the frames' PNG bytes
+        def __repr__(self):
+            return f"<slider explorer: {len(frames)} frames>"
+
+    box = _Explorer([slider, stack])
     box.add_class("equinotes-explorer")
     return box

@@ -26,6 +26,9 @@ def test_slider_explorer_links_slider_and_frames():
     )
     slider.value = 2  # the jslink is mirrored in the browser; the frames themselves never need a kernel
     assert "equinotes-explorer" in box._dom_classes
+    # the text a static page shows for the widget is one short line, not the frames' bytes
+    plain = box._repr_mimebundle_()["text/plain"]
+    assert plain == "<slider explorer: 3 frames>"
 
 
 @pytest.mark.parametrize(
