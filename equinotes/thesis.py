@@ -1102,7 +1102,7 @@ def plot_basins(data: dict, ax=None):
         ylabel="share ending within 15°",
         ylim=(-0.05, 1.05),
     )
-    ax.legend(fontsize=8, loc="lower center", ncol=3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=5)
     return ax
 
 
