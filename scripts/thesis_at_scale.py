@@ -151,8 +151,11 @@ SIZE_HELP = {
     "lam": "GradICON weight (dense family)",
 }
 # Single-threaded CPU seconds per training pair and step call, measured on the 2-core development
-# machine (2026-12-07, shared with other jobs): rigid from a 1,600-step probe; dense (StepNet at
-# hidden 5300, 31 M parameters, with GradICON) from timing a few steps.
+# machine (2026-12-07, shared with other jobs; CPU time, not wall): rigid from a 1,600-step probe
+# (100 CPU-s for 1,600 steps of 64 pairs at K = 3); dense from three training steps of StepNet at
+# hidden 5300 (31.5 M parameters) with GradICON, relaxation and K = 7: 1.34 CPU-s per step of
+# 8 pairs, 0.024 s per pair and call (rounded up). A gpu-preset step (128 pairs, K = 7) is thus
+# ~21 CPU-s, ~2.5 CPU-hours per 420-step arm: the dense family at the source's sizes needs a GPU.
 SECONDS_PER_PAIR_CALL = {"rigid": 3.2e-4, "dense": 2.6e-2}
 EVAL_SECONDS_PER_PAIR_CALL = {"rigid": 1.0e-4, "dense": 6.0e-3}
 MAX_WEIGHTS_BYTES = 5 * 1024 * 1024
@@ -221,10 +224,15 @@ def presets_text() -> str:
             + f"  {minutes:.0f} min"
         )
     lines.append(
-        "  (est. CPU: single-threaded on the 2-core development machine. The gpu preset is "
-        "sized for one\n  call of at most 8 minutes on one GPU: 3 arms x 2 seeds as parallel "
-        "processes, e.g.\n  for s in 0 1; do python scripts/thesis_at_scale.py --preset gpu "
-        "--seeds $s --out /tmp/g$s.json & done)"
+        "  (est. CPU: single-threaded on the 2-core development machine. The gpu preset (dense "
+        "family,\n  source's sizes: 31.5 M-parameter step, 128 pairs, ~420 steps, K_train 7, "
+        "final-iterate loss,\n  relaxation 6 -> 2 px) is meant for one call of at most 8 minutes "
+        "on one GPU, its 2 seeds\n  as parallel processes:\n"
+        "  for s in 0 1; do python scripts/thesis_at_scale.py --preset gpu --device cuda "
+        "--seeds $s \\\n      --out /tmp/gpu_seed$s.json & done; wait\n"
+        "  Its GPU time is not yet measured (no GPU was available when it was written): time "
+        "10 steps\n  first with --steps 10 --n-eval 72 --n-basin 8, and lower --steps if 420 "
+        "would exceed the call.)"
     )
     return "\n".join(lines)
 
