@@ -68,6 +68,7 @@ __all__ = [
     "rotation_table",
     "matrices_figure",
     "best_alpha_rows",
+    "fit_score_figure",
 ]
 
 FIT_WHEN = ("init", "fit", "peak", "end")
@@ -140,6 +141,7 @@ def product_run(
     task: str = "product",
     distribution: str = "normal",
     input_scales=None,
+    batch_size: int | None = None,
 ) -> dict:
     """Train one MLP on y = x₁x₂ (replication ``seed``), recording the scores at every checkpoint.
 
@@ -148,6 +150,8 @@ def product_run(
     ``shuffle=True`` permutes the targets; ``lr`` defaults to 0.1 (SGD) or 3e-3 (Adam).
     ``input_scales`` (``d_in`` positive numbers, product task only) multiplies each input coordinate
     (training and test), for anisotropic inputs; the target stays ``x₁x₂`` of the scaled inputs.
+    ``batch_size`` trains with mini-batches of that size (the same number of steps) instead of the
+    full batch.
 
     Returns:
         a dict: ``history`` (``[(step, records per layer)]``, the first layer's also compares the NFM
@@ -206,6 +210,7 @@ def product_run(
         lr,
         setup.checkpoints,
         optimizer=optimizer,
+        batch_size=batch_size,
         seed=seed,
         reference=reference.to(device),
     )
@@ -1074,3 +1079,34 @@ def best_alpha_rows(groups: dict, alphas=ALPHAS) -> list[dict]:
                 }
             )
     return rows
+
+
+def fit_score_figure(runs: dict, setup: Setup, seeds):
+    """The first-layer α = 1 score at the fit (at the end for a run that never fits) against the init
+    scale: one dot per seed, the median as a line, and the baseline cos(NFM, P₁₂) dashed."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    scales = list(setup.init_scales)
+    for key, style, label in (
+        ("cos", "o-", "cos(NFM, AGOP), α = 1"),
+        ("nfm_reference", "s--", "cos(NFM, P₁₂), baseline"),
+    ):
+        values = [
+            [
+                score(
+                    runs[s, k], key, "fit" if runs[s, k]["fit"] is not None else "end"
+                )
+                for k in seeds
+            ]
+            for s in scales
+        ]
+        line = ax.plot(scales, np.median(values, 1), style, label=label)[0]
+        for s, v in zip(scales, values):
+            ax.plot([s] * len(v), v, ".", color=line.get_color(), alpha=0.6)
+    ax.set_xscale("log")
+    ax.set(xlabel="init scale (× He std)", ylabel="first layer, at the fit")
+    ax.axhline(0.9, color="grey", ls=":", lw=1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
