@@ -25,13 +25,6 @@ def probes():
     return basics.probe_sets(seed=0, n_eval=12)
 
 
-def test_html_table_escapes_and_checks_rows():
-    table = basics.html_table(["a", "b<"], [[1, 0.123456], ["x", "y"]], caption="c")
-    assert "<th>b&lt;</th>" in table.data and "<td>0.123</td>" in table.data
-    with pytest.raises(ValueError, match="2 cells"):
-        basics.html_table(["a", "b"], [[1]])
-
-
 def test_shift_errors_tell_exact_from_broken_layers():
     torch.manual_seed(0)
     images = torch.rand(2, 1, 16, 16, dtype=torch.float64)

@@ -11,18 +11,19 @@ notebook calls them in a line and keeps the models and the RLHF step on the page
   every (name, act) gets the principled reply with probability >= target; counts the labels;
 * ``one_thumbs_down``: a single thumbs-down and how far it reaches, name by name;
 * ``data_rate_sweep``: ``feedback_until`` for both models over numbers of names and seeds;
-* ``html_table``: a small HTML table for results that would be wider than the page as text.
+* ``html_table`` (from ``equinotes.tables``): a small HTML table for results that would be wider
+  than the page as text.
 """
 
 from __future__ import annotations
 
 import copy
-import html
 from dataclasses import dataclass, field
 
 import torch
 
 from .. import alignment as al
+from ..tables import html_table  # noqa: F401 (the notebook calls experiment.html_table)
 from ..utils import check_int, derive_seed, generator, progress
 
 __all__ = [
@@ -34,7 +35,6 @@ __all__ = [
     "feedback_until",
     "one_thumbs_down",
     "data_rate_sweep",
-    "html_table",
 ]
 
 #: The two models of the chapter, by the names the page uses.
@@ -265,15 +265,3 @@ def data_rate_sweep(
         row["ratio"] = plain / equi if plain and equi else None
         rows.append(row)
     return rows
-
-
-def html_table(header, rows) -> str:
-    """A plain HTML table (header: column titles; rows: lists of cells, written with ``str``)."""
-    if not header or any(len(r) != len(header) for r in rows):
-        raise ValueError("every row needs one cell per column of the header")
-    cell = lambda tag, x: (
-        f"<{tag} style='padding:2px 10px'>{html.escape(str(x))}</{tag}>"
-    )
-    head = "".join(cell("th", h) for h in header)
-    body = "".join("<tr>" + "".join(cell("td", x) for x in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"

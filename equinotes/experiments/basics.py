@@ -20,7 +20,6 @@ streams, numbered as in the chapter, so the page's numbers do not depend on the 
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -29,14 +28,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import data, groups, models, steerable, training, utils
+from .. import data, groups, models, steerable, tables, training, utils
 from .. import equivariance as eq
 
 __all__ = [
     "CLASSES",
     "WIDE",
     "KINDS",
-    "html_table",
     "plot_actions",
     "shift_errors",
     "plot_shift_errors",
@@ -71,37 +69,6 @@ _KIND_NAMES = ("plain", "augmented", "C4", "wide")
 
 def _turn(k, images):
     return groups.rot90(images, k)
-
-
-def html_table(columns, rows, caption: str | None = None):
-    """A small HTML table (it wraps on a narrow page instead of running off it).
-
-    Args:
-        columns: the header, one string per column.
-        rows: lists of cells (strings or numbers; floats are written with 3 significant figures).
-        caption: optional text above the table.
-    Returns:
-        an ``IPython.display.HTML`` object.
-    """
-    from IPython.display import HTML
-
-    columns = list(columns)
-    rows = [list(r) for r in rows]
-    if any(len(r) != len(columns) for r in rows):
-        raise ValueError(f"every row must have {len(columns)} cells, one per column")
-
-    def cell(v):
-        return f"{v:.3g}" if isinstance(v, float) else str(v)
-
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in r) + "</tr>"
-        for r in rows
-    )
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return HTML(
-        f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,7 +537,7 @@ class LearnedVsBuiltin:
             ]
             for kind in KINDS
         ]
-        return html_table(["network"] + self.sets, rows)
+        return tables.html_table(["network"] + self.sets, rows)
 
     def ratio_table(self, on: str = "digits 0-4"):
         """HTML table, one column per seed: how much more the predictions change off the training
@@ -596,7 +563,7 @@ class LearnedVsBuiltin:
             ["augmented: share of noise in one class"] + self.noise_share["augmented"]
         )
         rows = [[r[0]] + [float(v) for v in r[1:]] for r in rows]
-        return html_table(["ratio"] + [f"seed {s}" for s in self.seeds], rows)
+        return tables.html_table(["ratio"] + [f"seed {s}" for s in self.seeds], rows)
 
 
 def learned_vs_builtin(
@@ -759,7 +726,7 @@ class DataEfficiency:
         columns = (
             ["network"] + [f"n={n}" for n in ns] + [f"n to reach {self.target:.0%}"]
         )
-        return html_table(columns, rows)
+        return tables.html_table(columns, rows)
 
 
 def data_efficiency_grid(

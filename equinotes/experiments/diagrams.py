@@ -28,7 +28,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from .. import affine, data, diagrams, groups, name_swap, training, utils
+from .. import affine, data, diagrams, groups, name_swap, tables, training, utils
 from ..equivariance import invariant_action
 
 __all__ = [
@@ -1154,18 +1154,9 @@ def plot_round_trip(registrations: dict, test_A, test_B, i: int = 0):
 
 
 # ------------------------------------------------------------------------------- tables and summary
-def _cell(value, digits: int) -> str:
-    import html
-
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return html.escape(str(value))
-
-
 def html_table(rows: dict, columns: dict | None = None, digits: int = 3):
-    """A compact HTML table (``IPython.display.HTML``) for a notebook page.
+    """A compact HTML table for a notebook page, from a dict of labelled rows (a thin wrapper over
+    ``equinotes.tables.html_table``, whose ``HTMLTable`` it returns).
 
     Args:
         rows: ``{row label: {column key: value}}`` (or ``{row label: [values]}`` with ``columns``).
@@ -1173,10 +1164,6 @@ def html_table(rows: dict, columns: dict | None = None, digits: int = 3):
             first row, as written).
         digits: significant digits of floats; bools show as yes / no.
     """
-    import html
-
-    from IPython.display import HTML
-
     if not isinstance(rows, dict) or not rows:
         raise TypeError("rows must be a non-empty dict {label: {column: value}}")
     first = next(iter(rows.values()))
@@ -1184,8 +1171,6 @@ def html_table(rows: dict, columns: dict | None = None, digits: int = 3):
         if not isinstance(first, dict):
             raise ValueError("give columns when the rows are lists")
         columns = {k: k for k in first}
-    digits = utils.check_int("digits", digits, minimum=1)
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in columns.values())
     body = []
     for label, row in rows.items():
         values = [row[k] for k in columns] if isinstance(row, dict) else list(row)
@@ -1193,15 +1178,8 @@ def html_table(rows: dict, columns: dict | None = None, digits: int = 3):
             raise ValueError(
                 f"row {label!r} has {len(values)} values for {len(columns)} columns"
             )
-        cells = "".join(f"<td>{_cell(v, digits)}</td>" for v in values)
-        body.append(f"<tr><th>{html.escape(str(label))}</th>{cells}</tr>")
-    return HTML(
-        '<table class="equinotes-table"><thead><tr><th></th>'
-        + head
-        + "</tr></thead><tbody>"
-        + "".join(body)
-        + "</tbody></table>"
-    )
+        body.append([str(label), *values])
+    return tables.html_table(["", *columns.values()], body, digits=digits)
 
 
 def spread_rows(results: dict, keys: dict) -> dict:

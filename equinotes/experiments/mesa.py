@@ -16,13 +16,13 @@ registration steps of sections 3.3-3.4); shifts and states ``[B]`` (radians); ri
 from __future__ import annotations
 
 import copy
-import html
 import math
 from dataclasses import dataclass, replace
 
 import torch
 
 from .. import equivariance, mesa, periodic, pointclouds, training, utils
+from ..tables import html_table  # noqa: F401 (the notebook calls runs.html_table)
 
 __all__ = [
     "Setting",
@@ -38,7 +38,6 @@ __all__ = [
     "score_along",
     "recipe_curves",
     "recipe_summary",
-    "html_table",
     "per_replication",
     "circle_table",
     "perturbed_table",
@@ -266,16 +265,6 @@ def recipe_summary(curves: dict, unroll: int) -> list[list[str]]:
             ]
         )
     return rows
-
-
-def html_table(header, rows) -> str:
-    """A small HTML table (for ``IPython.display.HTML``): wide tables do not wrap or get cut off."""
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def per_replication(**columns) -> list[dict]:

@@ -11,7 +11,8 @@ an experiment in a line and shows a figure or a compact table:
 * ``score``, ``fit_step``, ``compound`` and ``replicate`` read runs for the claim checks;
 * the ``*_rows`` functions compute each later section's measurements (protocol grid, digits, deep
   linear networks, FACT, centred NFA, tight-frame points), and the ``*_figure`` functions draw them;
-* ``html_table`` renders a result table that fits the page.
+* ``html_table`` renders a result table that fits the page (``equinotes.tables``, floats with a
+  fixed number of decimals).
 
 A run is a dict (see ``product_run``); ``runs`` maps ``(init_scale, seed)`` to a run.
 """
@@ -19,14 +20,13 @@ A run is a dict (see ``product_run``); ``runs`` maps ``(init_scale, seed)`` to a
 from __future__ import annotations
 
 import copy
-import html
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .. import data, dnfa, utils
+from .. import data, dnfa, tables, utils
 
 __all__ = [
     "Setup",
@@ -695,37 +695,27 @@ def per_layer_tracking(points: dict, layer: int, degenerate: int = 2) -> dict:
     return row
 
 
-def _cell(v, digits: int) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "–"
-        return f"{v:.{digits}f}" if abs(v) >= 10 ** (-digits) or v == 0 else f"{v:.1e}"
-    return html.escape(str(v))
+def _decimals(v, digits: int):
+    """A float with ``digits`` decimals (tinier ones as 1.2e-05, NaN as "–"); other cells as given."""
+    if not isinstance(v, float):
+        return v
+    if math.isnan(v):
+        return "–"
+    return f"{v:.{digits}f}" if abs(v) >= 10 ** (-digits) or v == 0 else f"{v:.1e}"
 
 
 def html_table(header, rows, digits: int = 3):
-    """A compact HTML table (fits the page at any width): ``header`` a list of column names, ``rows``
-    lists of cells (floats rounded to ``digits``). Returns an ``IPython.display.HTML``."""
-    from IPython.display import HTML
-
+    """A compact HTML table (``equinotes.tables.html_table``) whose floats have ``digits`` decimals
+    (the chapter compares scores at a fixed number of decimals): ``header`` a list of column names,
+    ``rows`` lists of cells. The first column is left-aligned, the others right-aligned."""
+    digits = utils.check_int("digits", digits, minimum=0)
     header = list(header)
-    rows = [list(r) for r in rows]
-    if any(len(r) != len(header) for r in rows):
-        raise ValueError(f"every row must have {len(header)} cells, like the header")
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td style="text-align:{"left" if j == 0 else "right"}">{_cell(v, digits)}</td>'
-            for j, v in enumerate(r)
-        )
-        + "</tr>"
+    rows = [
+        r if isinstance(r, (str, bytes, dict)) else [_decimals(v, digits) for v in r]
         for r in rows
-    )
-    return HTML(
-        '<table style="font-size:0.85em;border-collapse:collapse">'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    )
+    ]
+    align = ["left"] + ["right"] * (len(header) - 1) if header else None
+    return tables.html_table(header, rows, align=align)
 
 
 # ---------------------------------------------------------------- figures
