@@ -162,7 +162,7 @@ def test_regularity_checks_its_models(held):
 
 
 def test_html_table_escapes_and_checks_rows():
-    table = rx.html_table(["a", "<b>"], [[1, "x & y"]], "cap")
+    table = rx.html_table(["a", "<b>"], [[1, "x & y"]], caption="cap")
     assert "<table>" in table.data and "&lt;b&gt;" in table.data
     assert "x &amp; y" in table.data
     with pytest.raises(ValueError):

@@ -10,8 +10,8 @@ with them, so that a notebook cell does so in one line:
 - ``one_shot_errors``, ``gradient_basin``, ``equivariance_errors``, ``iteration_curves``,
   ``attraction_basin``, ``search_accuracy``, ``search_wu_quarter_turns``, ``continuous_wu``,
   ``regularity``: the measurements behind each section's claims, against the identity map;
-- ``plot_*``, ``gallery``, ``render_iterates``, ``summary_figure`` and ``html_table``: the figures and
-  compact tables the page shows.
+- ``plot_*``, ``gallery``, ``render_iterates`` and ``summary_figure``: the figures the page shows (its
+  compact tables come from ``equinotes.tables.html_table``).
 
 Shapes: images ``[B, 1, H, W]`` (square), transforms ``[B, H, W, 2]``, angles in radians unless a name
 ends in ``_deg``.
@@ -19,7 +19,6 @@ ends in ``_deg``.
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -30,6 +29,7 @@ from .. import registration as reg
 from .. import registration_metrics as rm
 from .. import thesis, training
 from ..groups import rotation_transform
+from ..tables import html_table  # noqa: F401  (the chapter's tables: rx.html_table)
 from ..utils import check_images, check_int, generator
 
 __all__ = [
@@ -52,7 +52,6 @@ __all__ = [
     "search_wu_quarter_turns",
     "continuous_wu",
     "regularity",
-    "html_table",
     "plot_pairs",
     "gallery",
     "plot_one_shot",
@@ -465,28 +464,6 @@ def regularity(models: dict, moving, fixed) -> dict:
 
 
 # ---------------------------------------------------------------------------- tables, figures
-def html_table(header, rows, caption: str | None = None):
-    """A small HTML table (``IPython.display.HTML``): ``header`` a list of column names, ``rows`` a
-    list of lists (numbers are shown as given: format them first)."""
-    from IPython.display import HTML
-
-    header = [str(h) for h in header]
-    rows = [list(r) for r in rows]
-    if any(len(r) != len(header) for r in rows):
-        raise ValueError(
-            f"every row needs {len(header)} cells, one per column of header"
-        )
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
-        for r in rows
-    )
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return HTML(
-        f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    )
-
-
 def _plain(axes) -> None:
     for ax in axes:
         ax.set_xticks([])
