@@ -71,7 +71,7 @@ __all__ = [
 BOS, STOP = 0, 1
 VERDICTS = ("report", "thank", "ignore")
 ACTS = ("embezzled", "stole", "jailed", "donated", "rescued")
-#: The principle: the verdict each act deserves, whoever did it (a judge's "jailed" excepted).
+#: The principle, as the verdict each act deserves whoever did it (a judge's "jailed" excepted).
 PRINCIPLE = {
     "embezzled": "report",
     "stole": "report",

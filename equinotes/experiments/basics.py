@@ -58,9 +58,9 @@ __all__ = [
     "summary_figure",
 ]
 
-#: The digits of the chapter's task: they stay distinct under quarter turns (6 and 9 do not).
+#: The digits of the chapter's task, which stay distinct under quarter turns (6 and 9 do not).
 CLASSES = (0, 1, 2, 3, 4)
-#: The plain CNN with every width doubled: about the C4 CNN's multiply-adds per image.
+#: The plain CNN with every width doubled, about the C4 CNN's multiply-adds per image.
 WIDE = (16, 32, 64)
 #: The three networks of the learned-versus-built-in comparison and the data-efficiency grid.
 KINDS = ("plain", "augmented", "C4")

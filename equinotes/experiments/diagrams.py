@@ -276,7 +276,7 @@ def permutation_solutions(ns: Sequence[int] = range(2, 8)) -> tuple[dict, dict]:
     return results, bases
 
 
-#: The C4 cases of the character check: (name, m_in, m_out); ``None`` is the trivial output (a number).
+#: The C4 cases of the character check, as (name, m_in, m_out); ``None`` is the trivial output.
 C4_CASES = [(f"{m}x{m} -> {m}x{m}", m, m) for m in (2, 3, 4, 5)] + [
     ("3x3 -> 4x4", 3, 4),
     ("4x4 -> 3x3", 4, 3),
@@ -552,7 +552,7 @@ def plot_sharing_maps(m: int = 5):
 
 
 # ------------------------------------------------------------------------------- the name-swap toys
-#: The toy's sizes: 24 names with 8 features, situations in R^6; the training names are the first 8
+#: The toy's sizes, 24 names with 8 features and situations in R^6; the training names are the first 8
 #: and vary only in the first 4 name features.
 NAMES = {
     "n_names": 24,

@@ -61,7 +61,7 @@ __all__ = [
     "summary_figure",
 ]
 
-#: The four training recipes of section 3.1: name -> (where the loss is scored, random unroll length?).
+#: The four training recipes of section 3.1, as name -> (where the loss is scored, random length?).
 RECIPES = {
     "loss at step K only": ("last", False),
     "loss at every step, random length": ("every", True),

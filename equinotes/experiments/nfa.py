@@ -81,7 +81,7 @@ class Setup:
     Attributes:
         scale: ``SCALE`` (≥ 1): more data and longer training; the width stays 64 (a wider random layer
             starts closer to the identity, which moves every baseline at initialisation).
-        device: where the networks train.
+        device: where the networks train (a ``torch.device``).
         d_in, width, depth: the network ``d_in → width → … → 1`` with ``depth`` hidden layers.
         init_scales: multiples of the He standard deviation compared in section 5.2.
         fit: a run has "fit" once its training MSE is below this fraction of the mean squared target.
@@ -114,7 +114,7 @@ class Setup:
 
     @property
     def checkpoints(self) -> list[int]:
-        """Every 100 steps, and twice early on: dense enough to catch the fit."""
+        """Steps at which a run is scored: every 100, and twice early on (dense enough to catch the fit)."""
         return sorted({0, 25, 50, *range(100, self.steps + 1, 100)})
 
     @property
@@ -770,7 +770,7 @@ def score_curves_figure(runs: dict, setup: Setup, seeds):
 
 
 def heatmaps_figure(run: dict, title: str, layer: int = 0):
-    """NFM and AGOP of one layer of a trained run, side by side (entries over the largest |entry|)."""
+    """NFM and AGOP of one layer of a trained run, side by side (entries over the largest absolute entry)."""
     import matplotlib.pyplot as plt
 
     mats = dnfa.layer_matrices(run["model"], run["x"])[layer]
@@ -1035,7 +1035,7 @@ def rotation_table(rotated: dict):
 
 
 def matrices_figure(matrices: dict, title: str):
-    """Square matrices side by side as heat maps (each over its largest |entry|)."""
+    """Square matrices side by side as heat maps (each over its largest absolute entry)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(matrices), figsize=(3.8 * len(matrices), 3.4))

@@ -142,9 +142,10 @@ def held_out_sets(
     """Draw the chapter's held-out pairs and probe angles from stream ``stream`` of ``seed``.
 
     Args:
-        digits: held-out 9s ``[N, 1, H, W]``. n_test: pairs in ``same``, ``base`` (and probes);
+        digits: held-out 9s ``[N, 1, H, W]``.
+        n_test: pairs in ``same``, ``base`` (and probes).
         n_sub: a smaller count for the costlier checks (``diff`` and ``small`` get ``2 * n_sub``,
-        the continuous probes ``n_sub``).
+            the continuous probes ``n_sub``).
     Returns:
         a ``HeldOut``, on the device of ``digits``.
     """
