@@ -37,6 +37,10 @@ _SUBMODULES = (
     "steerable",
     "canonical",
     "thesis",
+    "thesis_rigid",
+    "alignment",
+    "tables",
+    "experiments",
 )
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "check_replicated",
     "section_box",
     "section_box_html",
+    "Record",
     "strict",
     "margin",
     "spread",

@@ -55,6 +55,14 @@ __all__ = [
     "seed_status",
     "verdict_v2",
     "relax_field",
+    "read_k",
+    "basin_summary",
+    "verdict_table_html",
+    "gate_table_html",
+    "plot_direction_field",
+    "plot_basins",
+    "wu_to_identity",
+    "plot_wu_heatmap",
 ]
 
 #: The committed CPU run of ``scripts/thesis_at_scale.py --preset cpu`` (issue 24: rigid-head

@@ -125,9 +125,12 @@ EXPLORER_STATE_JS = """return Array.from(document.querySelectorAll('.equinotes-e
 _STRAY_DOLLAR = re.compile(
     r'\$\s*<span class="math|</span>\s*\$|\$\$\s*<span class="math'
 )
+# Maths MathJax typesets: spans and divs classed "math" (also MyST-NB's LaTeX outputs, "output
+# text_latex math"), and anything between \( \) or \[ \] delimiters.
 _OUT_OF_TEXT = re.compile(
-    r'<(script|style|pre|code)\b.*?</\1>|<span class="math[^"]*">.*?</span>'
-    r'|<div class="math[^"]*">.*?</div>',
+    r"<(script|style|pre|code)\b.*?</\1>"
+    r'|<(span|div) class="(?:[^"]* )?math(?: [^"]*)?">.*?</\2>'
+    r"|\\\(.*?\\\)|\\\[.*?\\\]",
     re.S,
 )
 _RAW_LATEX = re.compile(
@@ -135,10 +138,14 @@ _RAW_LATEX = re.compile(
 )
 
 
-def broken_maths(page_html: str) -> list[str]:
+def broken_maths(page_html: str, raw_latex: bool = True) -> list[str]:
     """Snippets of ``page_html`` where maths did not render: stray dollars beside a rendered math span,
-    and raw LaTeX (``\\frac``, ``^{``, ...) in the text outside maths, code and scripts."""
+    and (``raw_latex``) raw LaTeX (``\\frac``, ``^{``, ...) in the text outside maths, code and
+    scripts. The API page's docstrings write formulas as plain text (``R_k^{-1}``): check it with
+    ``raw_latex=False``."""
     found = [m.group(0) for m in _STRAY_DOLLAR.finditer(page_html)]
+    if not raw_latex:
+        return found
     text = _OUT_OF_TEXT.sub(" ", page_html)
     text = re.sub(r"<[^>]+>", " ", text)
     for m in _RAW_LATEX.finditer(text):

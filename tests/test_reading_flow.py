@@ -65,8 +65,15 @@ def test_broken_maths_finds_stray_dollars_and_raw_latex():
     assert broken_maths(stray)
     raw = "<p>and the error is 10^{-5} or \\frac{a}{b} here</p>"
     assert len(broken_maths(raw)) == 2
+    assert broken_maths(raw, raw_latex=False) == []
     code = "<pre>x = r'\\frac{a}{b}'</pre><code>10^{-5}</code>"
     assert broken_maths(code) == []
+    latex_output = (
+        '<div class="output text_latex math notranslate nohighlight">\n'
+        "\\[\\displaystyle \\frac{k_{0}^{2}}{2}\\]</div>"
+    )
+    assert broken_maths(latex_output) == []
+    assert broken_maths("<p>typeset \\(x_{1}\\) by MathJax</p>") == []
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,8 @@ def test_course_page_links_the_student_edition_built_with_the_site(site):
 
 def test_maths_renders_on_every_page(site):
     for page in toc_pages():
-        found = broken_maths((site / "html" / f"{page}.html").read_text())
+        html = (site / "html" / f"{page}.html").read_text()
+        found = broken_maths(html, raw_latex=page != "book/api")
         assert found == [], f"{page}: maths that did not render: {found[:5]}"
 
 

@@ -114,7 +114,7 @@ class Setup:
 
     @property
     def checkpoints(self) -> list[int]:
-        """The steps at which a run is scored, every 100 and twice early on (dense enough to catch the fit)."""
+        """The steps at which a run is scored, every 100 and twice early on (to catch the fit)."""
         return sorted({0, 25, 50, *range(100, self.steps + 1, 100)})
 
     @property
