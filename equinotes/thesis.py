@@ -1033,7 +1033,7 @@ def verdict_table_html(data: dict) -> str:
 
 def gate_table_html(data: dict) -> str:
     """The competence gate of every arm at every seed: median angle error (degrees) for
-    |delta| <= 45 at K_train, against the bound (HTML)."""
+    ``|delta| <= 45`` at K_train, against the bound (HTML)."""
     bound = RULES_V2["gate_max_median_error_deg"]
     arms = list(data["results"])
     seeds = list(data["results"][arms[0]])
