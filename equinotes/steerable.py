@@ -831,30 +831,41 @@ class HarmonicCNN(nn.Module):
 
 
 # ----------------------------------------------------------------------------------- cost and measurement
-def match_widths(build, target: int | None = None, ratios=(1, 2, 4)) -> tuple:
-    """Channel widths ``(a, 2a, 4a)`` (rounded, >= 1) whose model has the parameter count closest to
-    ``target`` (default: ``models.C4CNN()``'s), so that models compare at equal parameters.
+def match_widths(
+    build, target: int | None = None, ratios=(1, 2, 4), measure: str = "parameters"
+) -> tuple:
+    """Channel widths ``(a, 2a, 4a)`` (rounded, >= 1) whose model has the ``measure`` closest to
+    ``target``, so that models compare at equal parameters (or at equal compute).
 
     Args:
-        build: ``widths -> nn.Module``. target: a parameter count. ratios: the widths' proportions.
+        build: ``widths -> nn.Module``. target: a parameter (or multiply-add) count; default
+            ``models.C4CNN()``'s. ratios: the widths' proportions. measure: ``"parameters"`` or
+            ``"multiply_adds"`` (of one ``[1, 1, 28, 28]`` forward pass); ``a`` from 0.5 to 64.
     Returns:
         a tuple of three ints.
     """
     if not callable(build):
         raise TypeError("build must be a callable widths -> nn.Module")
+    measures = {
+        "parameters": count_parameters,
+        "multiply_adds": lambda model: multiply_adds(model, (1, 1, 28, 28)),
+    }
+    if measure not in measures:
+        raise ValueError(f"measure must be one of {sorted(measures)}, got {measure!r}")
+    count = measures[measure]
     if target is None:
         from .models import C4CNN
 
-        target = count_parameters(C4CNN())
+        target = count(C4CNN())
     target = check_int("target", target, minimum=1)
     best, seen = None, set()
-    for step in range(2, 65):
+    for step in range(2, 257):  # a from 0.5 to 64
         a = step / 4
         widths = tuple(max(1, round(a * r)) for r in ratios)
         if widths in seen:
             continue
         seen.add(widths)
-        gap = abs(count_parameters(build(widths)) - target)
+        gap = abs(count(build(widths)) - target)
         if best is None or gap < best[0]:
             best = (gap, widths)
         elif (

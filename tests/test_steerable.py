@@ -325,6 +325,20 @@ def test_clear_errors_on_bad_input():
         st.interpolation_floor(torch.rand(2, 1, 8, 6), 0.3)
     with pytest.raises(TypeError, match="callable"):
         st.match_widths(3)
+    with pytest.raises(ValueError, match="measure"):
+        st.match_widths(lambda w: models.PlainCNN(widths=w), measure="flops")
+
+
+def test_match_widths_by_multiply_adds():
+    """Widths matched to a compute budget land closer to it than the neighbouring widths do."""
+    target = 10_000_000
+    widths = st.match_widths(
+        lambda w: models.PlainCNN(widths=w), target, measure="multiply_adds"
+    )
+    cost = st.multiply_adds(models.PlainCNN(widths=widths), (1, 1, 28, 28))
+    small = st.multiply_adds(models.PlainCNN(widths=(4, 8, 16)), (1, 1, 28, 28))
+    assert abs(cost - target) < 0.15 * target
+    assert abs(cost - target) < abs(small - target)
 
 
 # ---------------------------------------------------------------------------------- sweeps over angles

@@ -36,6 +36,7 @@ __all__ = [
     "solver_vs_harmonics",
     "networks",
     "wrappers",
+    "compute_matched",
     "costs",
     "invariance_at_init",
     "analytic_blobs",
@@ -177,6 +178,22 @@ def wrappers() -> dict:
             models.PlainCNN(), [0.0, math.pi], estimator=_axis
         ),
     }
+
+
+def compute_matched(target: str = "harmonic") -> dict:
+    """The plain CNN widened to ``target``'s multiply-adds per digit (a compute-matched control).
+
+    Returns:
+        ``{"plain, wide": callable() -> nn.Module}``; ``[B, 1, 28, 28] -> [B, 10]``.
+    """
+    builders = networks()
+    if target not in builders:
+        raise ValueError(f"target must be one of {sorted(builders)}, got {target!r}")
+    budget = steerable.multiply_adds(builders[target](), (1, 1, 28, 28))
+    widths = steerable.match_widths(
+        lambda w: models.PlainCNN(widths=w), budget, measure="multiply_adds"
+    )
+    return {"plain, wide": lambda: models.PlainCNN(widths=widths)}
 
 
 def costs(builders: dict, input_shape=(1, 1, 28, 28)) -> dict:
