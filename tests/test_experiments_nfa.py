@@ -126,3 +126,19 @@ def test_best_alpha_rows_finds_the_power_of_a_linear_layer():
     run = {"model": net, "x": torch.randn(50, 3, generator=g, dtype=torch.float64)}
     (row,) = nfa.best_alpha_rows({"linear": {0: run}})
     assert row["best_alpha"] == [0.5] and row["cos_at_best"][0] > 0.999
+
+
+def test_with_init_scales_adds_only_the_missing_runs_and_fit_scores_reads_them():
+    setup = nfa.Setup()
+    sentinel = {"fit": None}
+    runs = nfa.with_init_scales(setup, [0], {(0.2, 0): sentinel}, extra=(0.2, 0.3))
+    assert runs[0.2, 0] is sentinel  # already there: not re-run
+    assert set(runs) == {(0.2, 0), (0.3, 0)}
+    scales, values = nfa.fit_scores({(0.3, 0): runs[0.3, 0]}, [0])
+    assert scales == [0.3] and values.shape == (1, 1)
+    when = "fit" if runs[0.3, 0]["fit"] is not None else "end"
+    assert values[0, 0] == nfa.score(runs[0.3, 0], "cos", when)
+    with pytest.raises(ValueError, match="positive"):
+        nfa.with_init_scales(setup, [0], {}, extra=(0.0,))
+    with pytest.raises(TypeError, match="dict"):
+        nfa.with_init_scales(setup, [0], [], extra=(0.1,))

@@ -69,6 +69,8 @@ __all__ = [
     "matrices_figure",
     "best_alpha_rows",
     "fit_score_figure",
+    "with_init_scales",
+    "fit_scores",
 ]
 
 FIT_WHEN = ("init", "fit", "peak", "end")
@@ -262,6 +264,50 @@ def init_scale_runs(setup: Setup, seeds) -> dict:
         (s, k): product_run(setup, s, k)
         for s, k in utils.progress(pairs, desc="init scales x seeds")
     }
+
+
+def with_init_scales(setup: Setup, seeds, runs: dict, extra=(0.1, 0.3)) -> dict:
+    """``runs`` (from ``init_scale_runs``) plus runs at the ``extra`` init scales, for a finer curve
+    over the init scale (the claims of section 5.2 read ``runs`` only).
+
+    Returns:
+        ``{(init_scale, seed): run}`` over ``setup.init_scales`` and ``extra``.
+    """
+    setup = _check_setup(setup)
+    if not isinstance(runs, dict):
+        raise TypeError(
+            f"runs must be a dict from init_scale_runs, got {type(runs).__name__}"
+        )
+    extra = [float(s) for s in extra]
+    if any(not s > 0 for s in extra):
+        raise ValueError(f"extra init scales must be positive, got {extra}")
+    pairs = [(s, k) for s in extra for k in seeds if (s, k) not in runs]
+    more = {
+        (s, k): product_run(setup, s, k)
+        for s, k in utils.progress(pairs, desc="more init scales")
+    }
+    return {**runs, **more}
+
+
+def fit_scores(runs: dict, seeds) -> tuple[list, np.ndarray]:
+    """The first-layer α = 1 score at each run's fit (at the end for a run that never fits).
+
+    Returns:
+        ``(scales, values)``: the init scales in ``runs``, sorted, and ``values [scales, seeds]``.
+    """
+    scales = sorted({s for s, _ in runs})
+    values = np.array(
+        [
+            [
+                score(
+                    runs[s, k], "cos", "fit" if runs[s, k]["fit"] is not None else "end"
+                )
+                for k in seeds
+            ]
+            for s in scales
+        ]
+    )
+    return scales, values
 
 
 def score(run: dict, key: str, when: str, layer: int = 0) -> float:
@@ -1077,7 +1123,7 @@ def fit_score_figure(runs: dict, setup: Setup, seeds):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    scales = list(setup.init_scales)
+    scales = sorted({s for s, _ in runs})
     for key, style, label in (
         ("cos", "o-", "cos(NFM, AGOP), α = 1"),
         ("nfm_reference", "s--", "cos(NFM, P₁₂), baseline"),
