@@ -195,7 +195,11 @@ class ConjugatedStep(torch.nn.Module):
             return self.step(moving, fixed)
         reg.check_pair(moving, fixed)
         angles = 2 * math.pi * torch.rand(moving.shape[0], generator=self.generator)
-        return conjugated(self.step, angles.to(moving.device))(moving, fixed)
+        return self.conjugate(moving, fixed, angles.to(moving.device))
+
+    def conjugate(self, moving, fixed, angles: torch.Tensor):
+        """``U o step(A o U, B o U) o U^{-1}`` with U the rotation by ``angles [B]`` (radians)."""
+        return conjugated(self.step, angles)(moving, fixed)
 
 
 def upright_pair_sampler(

@@ -25,6 +25,7 @@ import torch
 
 from . import registration as reg
 from .groups import rotation_matrix
+from .thesis import ConjugatedStep
 from .transforms import matrix_transform
 from .utils import check_images, check_int
 
@@ -83,7 +84,7 @@ class RigidStep(torch.nn.Module):
         return out[:, 0], out[:, 1:]
 
 
-class ConjugatedRigidStep(torch.nn.Module):
+class ConjugatedRigidStep(ConjugatedStep):
     """A rigid step made [U,U]-equivariant by conjugation: ``U o step(A o U, B o U) o U^{-1}``.
 
     In training mode U is a fresh random rotation per pair (from its own generator seeded with
@@ -91,23 +92,8 @@ class ConjugatedRigidStep(torch.nn.Module):
     the shift: ``(theta, t) -> (theta, R_U t)``.
     """
 
-    def __init__(self, step: torch.nn.Module, seed: int = 0):
-        super().__init__()
-        if not isinstance(step, torch.nn.Module):
-            raise TypeError(
-                f"step must be a torch.nn.Module, got {type(step).__name__}"
-            )
-        self.step = step
-        self.generator = torch.Generator().manual_seed(
-            check_int("seed", seed, minimum=0)
-        )
-
-    def forward(self, moving: torch.Tensor, fixed: torch.Tensor):
-        if not self.training:
-            return self.step(moving, fixed)
-        reg.check_pair(moving, fixed)
-        u = 2 * math.pi * torch.rand(moving.shape[0], generator=self.generator)
-        u = u.to(moving.device, moving.dtype)
+    def conjugate(self, moving, fixed, angles: torch.Tensor):
+        u = angles.to(moving.dtype)
         angle, shift = self.step(reg.pull_back(moving, u), reg.pull_back(fixed, u))
         return angle, torch.einsum("bij,bj->bi", _rotation(u), shift)
 
