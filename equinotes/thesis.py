@@ -545,6 +545,29 @@ _PROVENANCE_V2 = _PROVENANCE + (
 )
 
 
+def _checked_runs(data: dict, fail: Callable, provenance_keys, run_keys) -> list:
+    """The checks both schemas share: provenance keys, non-empty results, each arm an object of
+    seeds, each run an object with ``run_keys``. Returns ``[(where, run)]`` for the rest."""
+    for key in provenance_keys:
+        if key not in data["provenance"]:
+            fail(f"provenance lacks {key!r}")
+    if not data["results"]:
+        fail("results is empty")
+    out = []
+    for arm, runs in data["results"].items():
+        if not isinstance(runs, dict) or not runs:
+            fail(f"results[{arm!r}] must be a non-empty object of seeds")
+        for seed, run in runs.items():
+            where = f"results[{arm!r}][{seed!r}]"
+            if not isinstance(run, dict):
+                fail(f"{where} must be an object")
+            for key in run_keys:
+                if key not in run:
+                    fail(f"{where} lacks {key!r}")
+            out.append((where, run))
+    return out
+
+
 def _check_v2(data: dict, fail: Callable) -> None:
     """The schema of a rules-v2 file, and that its verdict and per-seed statuses follow from its
     numbers by the rules."""
@@ -552,26 +575,14 @@ def _check_v2(data: dict, fail: Callable) -> None:
         fail(
             f"rules_version must be {RULES_VERSION}, got {data.get('rules_version')!r}"
         )
-    for key in _PROVENANCE_V2:
-        if key not in data["provenance"]:
-            fail(f"provenance lacks {key!r}")
-    if not data["results"]:
-        fail("results is empty")
-    for arm, runs in data["results"].items():
-        if not isinstance(runs, dict) or not runs:
-            fail(f"results[{arm!r}] must be a non-empty object of seeds")
-        for seed, run in runs.items():
-            where = f"results[{arm!r}][{seed!r}]"
-            for key in _RUN_V2:
-                if key not in run:
-                    fail(f"{where} lacks {key!r}")
-            ks = sorted(str(K) for K in run["ks"])
-            for key in ("angle_error_deg_by_bin", "wu_same_median_px_by_bin", "basin"):
-                if sorted(run[key]) != ks:
-                    fail(f"{where}[{key!r}] must have one entry per K {ks}")
-            n_bins = len(BIN_EDGES_DEG) - 1
-            if any(len(v) != n_bins for v in run["wu_same_median_px_by_bin"].values()):
-                fail(f"{where}: every K needs {n_bins} angle bins")
+    for where, run in _checked_runs(data, fail, _PROVENANCE_V2, _RUN_V2):
+        ks = sorted(str(K) for K in run["ks"])
+        for key in ("angle_error_deg_by_bin", "wu_same_median_px_by_bin", "basin"):
+            if sorted(run[key]) != ks:
+                fail(f"{where}[{key!r}] must have one entry per K {ks}")
+        n_bins = len(BIN_EDGES_DEG) - 1
+        if any(len(v) != n_bins for v in run["wu_same_median_px_by_bin"].values()):
+            fail(f"{where}: every K needs {n_bins} angle bins")
     v = data["verdict"]
     if v.get("verdict") not in STATUSES:
         fail(f"verdict must be one of {STATUSES}, got {v.get('verdict')!r}")
@@ -624,33 +635,19 @@ def load_results(path=None) -> dict:
             f"schema_version {data['schema_version']} is not {SCHEMA_VERSION} or "
             f"{SCHEMA_VERSION_V2}"
         )
-    for key in _PROVENANCE:
-        if key not in data["provenance"]:
-            fail(f"provenance lacks {key!r}")
-    if not data["results"]:
-        fail("results is empty")
-    for arm, runs in data["results"].items():
-        if not isinstance(runs, dict) or not runs:
-            fail(f"results[{arm!r}] must be a non-empty object of seeds")
-        for seed, run in runs.items():
-            where = f"results[{arm!r}][{seed!r}]"
-            if not isinstance(run, dict):
-                fail(f"{where} must be an object")
-            for key in _RUN:
-                if key not in run:
-                    fail(f"{where} lacks {key!r}")
-            ks = [str(K) for K in run["ks"]]
-            for group in ("same", "two_9s"):
-                by_k = run["wu_px_by_bin"].get(group)
-                if not isinstance(by_k, dict) or sorted(by_k) != sorted(ks):
-                    fail(
-                        f"{where}['wu_px_by_bin'][{group!r}] must have one entry per K {ks}"
-                    )
-            if sorted(run["uu_floor_px"]) != sorted(ks):
-                fail(f"{where}['uu_floor_px'] must have one entry per K {ks}")
-            for key in _BASIN:
-                if key not in run["basin"]:
-                    fail(f"{where}['basin'] lacks {key!r}")
+    for where, run in _checked_runs(data, fail, _PROVENANCE, _RUN):
+        ks = [str(K) for K in run["ks"]]
+        for group in ("same", "two_9s"):
+            by_k = run["wu_px_by_bin"].get(group)
+            if not isinstance(by_k, dict) or sorted(by_k) != sorted(ks):
+                fail(
+                    f"{where}['wu_px_by_bin'][{group!r}] must have one entry per K {ks}"
+                )
+        if sorted(run["uu_floor_px"]) != sorted(ks):
+            fail(f"{where}['uu_floor_px'] must have one entry per K {ks}")
+        for key in _BASIN:
+            if key not in run["basin"]:
+                fail(f"{where}['basin'] lacks {key!r}")
     v = data["verdict"]
     if v.get("verdict") not in ("confirm", "refute", "inconclusive"):
         fail(

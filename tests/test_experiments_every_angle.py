@@ -166,3 +166,77 @@ def test_solver_vs_harmonics_on_a_small_grid():
     assert max(res["inside"]) < 1e-10 < min(res["outside"])
     with pytest.raises(ValueError):
         ea.solver_vs_harmonics(size=2)
+
+
+# ---------------------------------------------------------------------- the committed budget run
+def test_compute_matched_plain_costs_what_the_harmonic_network_costs():
+    wide = ea.compute_matched("harmonic")["plain, wide"]()
+    target = steerable.multiply_adds(ea.networks()["harmonic"](), (1, 1, 28, 28))
+    cost = steerable.multiply_adds(wide, (1, 1, 28, 28))
+    plain = steerable.multiply_adds(models.PlainCNN(), (1, 1, 28, 28))
+    assert abs(cost - target) < 0.1 * target
+    assert cost > 10 * plain  # the point of the control: it is not the page's plain CNN
+    assert wide(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="target"):
+        ea.compute_matched("C5")
+
+
+@pytest.fixture(scope="module")
+def smoke_budget_run(tmp_path_factory):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path_factory.mktemp("budget") / "run.json"
+    script = Path(__file__).resolve().parent.parent / "scripts" / "every_angle_budget.py"
+    subprocess.run(
+        [sys.executable, str(script), "--preset", "smoke", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def test_budget_script_smoke_run_loads_and_summarizes(smoke_budget_run):
+    run = ea.load_budget_run(smoke_budget_run)
+    config = run["config"]
+    assert len(run["sweeps"]) == len(config["models"]) * len(config["steps"])
+    summary = ea.budget_summary(run)
+    for (model, steps), row in summary.items():
+        acc = run["sweeps"][model, steps, config["replications"][0]]["accuracy"]
+        assert row["upright"][0] == acc[0] and row["worst"][0] == acc.min()
+        assert 0 <= row["worst"][0] <= row["upright"][0] <= 1
+    assert run["provenance"]["finished"] and run["provenance"]["commit_at_start"]
+
+
+def test_load_budget_run_rejects_unfinished_and_foreign_files(smoke_budget_run, tmp_path):
+    import json
+
+    run = json.loads(smoke_budget_run.read_text())
+    run["results"] = run["results"][:-1]
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps(run))
+    with pytest.raises(ValueError, match="unfinished"):
+        ea.load_budget_run(short)
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"schema_version": 2, "results": []}))
+    with pytest.raises(ValueError, match="not a budget run"):
+        ea.load_budget_run(foreign)
+    with pytest.raises(TypeError, match="load_budget_run"):
+        ea.budget_summary({"results": []})
+
+
+def test_committed_budget_run_is_complete_and_matches_its_prediction_file():
+    """The committed run covers every model, budget and replication its predictions name."""
+    from pathlib import Path
+
+    run = ea.load_budget_run()
+    config = run["config"]
+    assert config["preset"] == "cpu" and config["steps"] == [100, 400, 1600]
+    assert len(config["replications"]) == 5 and config["n_test"] == 1000
+    prediction = (
+        Path(__file__).resolve().parent.parent
+        / "results"
+        / "every_angle_budget_prediction.md"
+    )
+    assert "written before the run" in prediction.read_text()

@@ -21,8 +21,10 @@ radians for ``steerable``.
 from __future__ import annotations
 
 import html
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -55,6 +57,10 @@ __all__ = [
     "plot_probabilities",
     "table_html",
     "summary_figure",
+    "BUDGET_FILE",
+    "load_budget_run",
+    "budget_summary",
+    "plot_budget",
 ]
 
 # The networks that are exactly invariant to groups.rot90 (each layer commutes with the pixel permutation).
@@ -772,5 +778,97 @@ def summary_figure(summary: dict, cost: dict, names: Sequence):
         "trained upright, tested at every angle: flatness and its price", fontsize=10
     )
     ax.legend(fontsize=8, ncol=2, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------- longer budgets (a committed run)
+# Written by scripts/every_angle_budget.py (its predictions: results/every_angle_budget_prediction.md).
+BUDGET_FILE = (
+    Path(__file__).resolve().parent.parent / "_data" / "every_angle_budget.json"
+)
+_BUDGET_KEYS = ("schema_version", "config", "costs", "results", "provenance")
+
+
+def load_budget_run(path=None) -> dict:
+    """Read (and check) a run of ``scripts/every_angle_budget.py``; default: the committed one.
+
+    Returns:
+        the file's dict, with ``sweeps``: ``(model, steps, seed) -> {"accuracy", "control": numpy
+        [angles]}`` added. Raises ``ValueError`` on a file that is not such a run or is unfinished.
+    """
+    path = Path(BUDGET_FILE if path is None else path)
+    run = json.loads(path.read_text())
+    missing = [k for k in _BUDGET_KEYS if k not in run]
+    if missing or run["schema_version"] != 1:
+        raise ValueError(f"{path} is not a budget run (schema 1): missing {missing}")
+    config = run["config"]
+    sweeps = {}
+    for r in run["results"]:
+        key = (r["model"], r["steps"], r["seed"])
+        if len(r["accuracy"]) != len(config["angles_deg"]) or key in sweeps:
+            raise ValueError(f"{path}: bad or repeated entry {key}")
+        sweeps[key] = {
+            k: np.asarray(r[k], dtype=float) for k in ("accuracy", "control")
+        }
+    wanted = {
+        (m, s, k)
+        for m in config["models"]
+        for s in config["steps"]
+        for k in config["replications"]
+    }
+    if set(sweeps) != wanted or not run["provenance"].get("finished"):
+        raise ValueError(
+            f"{path}: unfinished run ({len(sweeps)} of {len(wanted)} trained models)"
+        )
+    return {**run, "sweeps": sweeps}
+
+
+def budget_summary(run: dict) -> dict:
+    """Per (model, budget), one number per replication: upright and worst-angle accuracy.
+
+    Returns:
+        ``(model, steps) -> {"upright", "worst": numpy [replications]}``.
+    """
+    if not isinstance(run, dict) or "sweeps" not in run:
+        raise TypeError("run must come from load_budget_run")
+    config = run["config"]
+    out = {}
+    for m in config["models"]:
+        for s in config["steps"]:
+            acc = np.stack(
+                [run["sweeps"][m, s, k]["accuracy"] for k in config["replications"]]
+            )
+            out[m, s] = {"upright": acc[:, 0], "worst": acc.min(1)}
+    return out
+
+
+def plot_budget(run: dict, names: Sequence | None = None):
+    """Worst-angle (left) and upright (right) accuracy against the training budget: the median over
+    the replications as a line, the range as a band; chance dashed."""
+    import matplotlib.pyplot as plt
+
+    summary = budget_summary(run)
+    steps = run["config"]["steps"]
+    names = list(run["config"]["models"] if names is None else names)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    for ax, key, title in (
+        (axes[0], "worst", "worst angle"),
+        (axes[1], "upright", "upright"),
+    ):
+        for name in names:
+            values = np.stack([summary[name, s][key] for s in steps])  # [budgets, reps]
+            line = ax.plot(steps, np.median(values, 1), marker="o", label=name)[0]
+            ax.fill_between(
+                steps, values.min(1), values.max(1), alpha=0.15, color=line.get_color()
+            )
+        ax.axhline(0.1, color="k", lw=1, ls="--")
+        ax.set(
+            xscale="log", xticks=steps, xlabel="Adam steps of 32 digits", ylim=(0, 1)
+        )
+        ax.set_xticklabels([str(s) for s in steps])
+        ax.set_title(f"{title} accuracy", fontsize=10)
+    axes[0].set_ylabel("test accuracy")
+    axes[1].legend(fontsize=8, ncol=2, loc="lower right")
     fig.tight_layout()
     return fig
