@@ -188,7 +188,9 @@ def smoke_budget_run(tmp_path_factory):
     from pathlib import Path
 
     out = tmp_path_factory.mktemp("budget") / "run.json"
-    script = Path(__file__).resolve().parent.parent / "scripts" / "every_angle_budget.py"
+    script = (
+        Path(__file__).resolve().parent.parent / "scripts" / "every_angle_budget.py"
+    )
     subprocess.run(
         [sys.executable, str(script), "--preset", "smoke", "--out", str(out)],
         check=True,
@@ -207,9 +209,39 @@ def test_budget_script_smoke_run_loads_and_summarizes(smoke_budget_run):
         assert row["upright"][0] == acc[0] and row["worst"][0] == acc.min()
         assert 0 <= row["worst"][0] <= row["upright"][0] <= 1
     assert run["provenance"]["finished"] and run["provenance"]["commit_at_start"]
+    table = ea.budget_table_html(run)
+    assert table.count("<tr>") == 1 + len(config["models"]) and "plain, wide" in table
+    with pytest.raises(ValueError, match="two budgets"):
+        ea.budget_findings(run)  # the smoke run has one budget
 
 
-def test_load_budget_run_rejects_unfinished_and_foreign_files(smoke_budget_run, tmp_path):
+def test_budget_findings_on_a_made_up_run():
+    """Each finding is the difference the docstring names, on numbers chosen by hand."""
+    angles = list(range(0, 360, 15))
+    models_ = ["plain", "plain, wide", "C4", "C8", "harmonic"]
+    upright = {"plain": 0.9, "plain, wide": 0.95, "C4": 0.6, "C8": 0.7, "harmonic": 0.8}
+    worst = {"plain": 0.1, "plain, wide": 0.15, "C4": 0.3, "C8": 0.5, "harmonic": 0.6}
+    sweeps = {}
+    for m in models_:
+        for s, bonus in ((10, 0.0), (20, 0.05)):
+            for k in (1, 2):
+                acc = np.full(len(angles), upright[m] + bonus)
+                acc[3] = worst[m] + bonus + 0.01 * k  # replication 2 a point better
+                sweeps[m, s, k] = {"accuracy": acc, "control": acc}
+    run = {"config": {"models": models_, "steps": [10, 20], "replications": [1, 2]},
+           "sweeps": sweeps}  # fmt: skip
+    found = ea.budget_findings(run)
+    assert found["upright_rises"] == {m: 2 for m in models_}
+    assert found["upright_lead"][10] == pytest.approx(0.1)
+    assert found["median_worst"][20]["C8"] == pytest.approx(0.565)
+    assert found["harmonic_minus_c4_worst"][10] == pytest.approx(0.3)
+    assert found["wide_minus_c4_worst"][20] == pytest.approx(-0.15)
+    assert found["wide_minus_plain_upright"][10] == pytest.approx(0.05)
+
+
+def test_load_budget_run_rejects_unfinished_and_foreign_files(
+    smoke_budget_run, tmp_path
+):
     import json
 
     run = json.loads(smoke_budget_run.read_text())

@@ -61,6 +61,8 @@ __all__ = [
     "load_budget_run",
     "budget_summary",
     "plot_budget",
+    "budget_table_html",
+    "budget_findings",
 ]
 
 # The networks that are exactly invariant to groups.rot90 (each layer commutes with the pixel permutation).
@@ -872,3 +874,70 @@ def plot_budget(run: dict, names: Sequence | None = None):
     axes[1].legend(fontsize=8, ncol=2, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def budget_table_html(run: dict) -> str:
+    """One row per model: its worst-angle accuracy at each budget, its upright accuracy at the largest
+    (ranges over the replications) and its multiply-adds per digit (millions)."""
+    summary = budget_summary(run)
+    steps = run["config"]["steps"]
+    rows = {
+        m: {
+            **{f"worst, {s} steps": summary[m, s]["worst"] for s in steps},
+            f"upright, {steps[-1]} steps": summary[m, steps[-1]]["upright"],
+            "M mult-adds": run["costs"][m]["multiply_adds"] / 1e6,
+        }
+        for m in run["config"]["models"]
+    }
+    columns = [*(f"worst, {s} steps" for s in steps), f"upright, {steps[-1]} steps"]
+    return table_html(rows, [*columns, "M mult-adds"], {"M mult-adds": ".1f"})
+
+
+def budget_findings(run: dict) -> dict:
+    """The numbers the predictions of the budget run are judged on (all from ``budget_summary``).
+
+    Returns a dict (``steps`` are the run's budgets, in order; medians over the replications):
+        ``upright_rises``: model -> in how many replications the upright accuracy is higher at the
+        second budget than at the first; ``upright_lead``: steps -> the plain CNN's median upright
+        accuracy minus the best median of C4, C8 and the harmonic network; ``median_worst``: steps ->
+        model -> median worst-angle accuracy; ``harmonic_minus_c4_worst`` and
+        ``wide_minus_c4_worst``: steps -> the smallest and the largest, over the replications, of the
+        worst-angle gap; ``wide_minus_plain_upright``: steps -> difference of median upright accuracies.
+    """
+    summary = budget_summary(run)
+    models, steps = run["config"]["models"], run["config"]["steps"]
+    needed = {"plain", "plain, wide", "C4", "C8", "harmonic"}
+    if not needed <= set(models) or len(steps) < 2:
+        raise ValueError(
+            f"the run needs the models {sorted(needed)} and two budgets or more"
+        )
+
+    def med(m, s, key):
+        return float(np.median(summary[m, s][key]))
+
+    def gap(a, b, s):
+        return summary[a, s]["worst"] - summary[b, s]["worst"]
+
+    first, second = steps[0], steps[1]
+    return {
+        "upright_rises": {
+            m: int((summary[m, second]["upright"] > summary[m, first]["upright"]).sum())
+            for m in models
+        },
+        "upright_lead": {
+            s: med("plain", s, "upright")
+            - max(med(m, s, "upright") for m in ("C4", "C8", "harmonic"))
+            for s in steps
+        },
+        "median_worst": {s: {m: med(m, s, "worst") for m in models} for s in steps},
+        "harmonic_minus_c4_worst": {
+            s: float(gap("harmonic", "C4", s).min()) for s in steps
+        },
+        "wide_minus_c4_worst": {
+            s: float(gap("plain, wide", "C4", s).max()) for s in steps
+        },
+        "wide_minus_plain_upright": {
+            s: med("plain, wide", s, "upright") - med("plain", s, "upright")
+            for s in steps
+        },
+    }
