@@ -99,6 +99,7 @@ def main(argv=None) -> int:
     done = {(r["model"], r["steps"], r["seed"]) for r in run["results"]}
     digits = every_angle.load_digits(preset["seed"], preset["n_test"])
     start_wall, start_cpu = time.time(), time.process_time()
+    commit = _git_commit()  # once: the code this invocation runs
     todo = [(s, seed, m) for s in preset["steps"] for seed in seeds for m in MODELS]
     todo = [t for t in todo if (t[2], t[0], t[1]) not in done]
     for steps, seed, name in utils.progress(todo, desc="budgets"):
@@ -118,7 +119,7 @@ def main(argv=None) -> int:
             }
         )
         run["provenance"] = {
-            "commit_at_start": _git_commit(),
+            "commit_at_start": commit,
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "command": "python scripts/every_angle_budget.py "
             + " ".join(argv or sys.argv[1:]),

@@ -236,6 +236,7 @@ def test_budget_findings_on_a_made_up_run():
     assert found["median_worst"][20]["C8"] == pytest.approx(0.565)
     assert found["harmonic_minus_c4_worst"][10] == pytest.approx(0.3)
     assert found["wide_minus_c4_worst"][20] == pytest.approx(-0.15)
+    assert found["plain_minus_c4_worst"][10] == pytest.approx(-0.2)
     assert found["wide_minus_plain_upright"][10] == pytest.approx(0.05)
 
 

@@ -901,8 +901,9 @@ def budget_findings(run: dict) -> dict:
         second budget than at the first; ``upright_lead``: steps -> the plain CNN's median upright
         accuracy minus the best median of C4, C8 and the harmonic network; ``median_worst``: steps ->
         model -> median worst-angle accuracy; ``harmonic_minus_c4_worst`` and
-        ``wide_minus_c4_worst``: steps -> the smallest and the largest, over the replications, of the
-        worst-angle gap; ``wide_minus_plain_upright``: steps -> difference of median upright accuracies.
+        ``wide_minus_c4_worst`` / ``plain_minus_c4_worst``: steps -> the smallest and the largest,
+        over the replications, of the worst-angle gap; ``wide_minus_plain_upright``: steps ->
+        difference of median upright accuracies.
     """
     summary = budget_summary(run)
     models, steps = run["config"]["models"], run["config"]["steps"]
@@ -936,6 +937,7 @@ def budget_findings(run: dict) -> dict:
         "wide_minus_c4_worst": {
             s: float(gap("plain, wide", "C4", s).max()) for s in steps
         },
+        "plain_minus_c4_worst": {s: float(gap("plain", "C4", s).max()) for s in steps},
         "wide_minus_plain_upright": {
             s: med("plain, wide", s, "upright") - med("plain", s, "upright")
             for s in steps
