@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 
 import numpy as np
 import torch
@@ -229,3 +230,34 @@ def check_images(
             f"{name} must have {channels} channel(s), got {images.shape[1]}"
         )
     return images
+
+
+def git_commit(root, watch=()) -> str:
+    """The commit checked out at ``root``, for a results file's provenance: 40 hex digits, with
+    ``+dirty`` when any path in ``watch`` (relative to ``root``) has uncommitted changes; ``"unknown"``
+    outside a git checkout or without git.
+    """
+    if isinstance(watch, (str, bytes)):
+        raise TypeError("watch must be a sequence of paths, not one string")
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if head.returncode != 0:
+            return "unknown"
+        dirty = ""
+        if watch:
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--", *map(str, watch)],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

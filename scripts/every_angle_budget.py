@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,18 +36,23 @@ MODELS = ["plain", "plain, wide", "C4", "C8", "harmonic", "canonicalized", "axis
 ANGLES = list(range(0, 360, 15))
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
+# The files the run's numbers depend on: a change to one of them marks the commit "+dirty".
+RUN_FILES = (
+    ["scripts/every_angle_budget.py", "equinotes/_data/mnist_10k.npz"]
+    + [
+        f"equinotes/{name}.py"
+        for name in (
+            "steerable",
+            "canonical",
+            "models",
+            "training",
+            "data",
+            "groups",
+            "utils",
         )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    ]
+    + ["equinotes/experiments/every_angle.py"]
+)
 
 
 def main(argv=None) -> int:
@@ -99,7 +103,7 @@ def main(argv=None) -> int:
     done = {(r["model"], r["steps"], r["seed"]) for r in run["results"]}
     digits = every_angle.load_digits(preset["seed"], preset["n_test"])
     start_wall, start_cpu = time.time(), time.process_time()
-    commit = _git_commit()  # once: the code this invocation runs
+    commit = utils.git_commit(ROOT, RUN_FILES)  # once: the code this invocation runs
     todo = [(s, seed, m) for s in preset["steps"] for seed in seeds for m in MODELS]
     todo = [t for t in todo if (t[2], t[0], t[1]) not in done]
     for steps, seed, name in utils.progress(todo, desc="budgets"):

@@ -47,7 +47,6 @@ import os
 import platform
 import re
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -351,24 +350,9 @@ RUN_FILES = [
 
 
 def git_commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", *RUN_FILES],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        return (head + ("+dirty" if dirty else "")) or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    from equinotes.utils import git_commit as commit_of
+
+    return commit_of(ROOT, RUN_FILES)
 
 
 def cpu_seconds() -> float:

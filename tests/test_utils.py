@@ -251,3 +251,27 @@ def test_cpu_threads_respects_the_cap_the_cores_and_omp_num_threads(monkeypatch)
 def test_cpu_threads_rejects_bad_input(bad, error):
     with pytest.raises(error, match="max_threads"):
         utils.cpu_threads(bad)
+
+
+def test_git_commit_names_the_checkout_and_marks_watched_changes(tmp_path):
+    import shutil
+    import subprocess
+
+    assert utils.git_commit(tmp_path) == "unknown"  # not a checkout
+    if shutil.which("git") is None:
+        return
+    run = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True,  # noqa: E731
+                                    capture_output=True)  # fmt: skip
+    run("init", "-q")
+    (tmp_path / "a.txt").write_text("1")
+    (tmp_path / "b.txt").write_text("1")
+    run("add", ".")
+    run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    head = utils.git_commit(tmp_path, ["a.txt"])
+    assert len(head) == 40 and all(c in "0123456789abcdef" for c in head)
+    (tmp_path / "b.txt").write_text("2")  # not watched
+    assert utils.git_commit(tmp_path, ["a.txt"]) == head
+    (tmp_path / "a.txt").write_text("2")
+    assert utils.git_commit(tmp_path, ["a.txt"]) == head + "+dirty"
+    with pytest.raises(TypeError, match="sequence"):
+        utils.git_commit(tmp_path, "a.txt")
