@@ -25,6 +25,7 @@ __all__ = [
     "check_tensor",
     "check_images",
     "check_int",
+    "git_commit",
 ]
 
 #: Seeds of one stream: ``derive_seed(SEED, k)`` with ``0 <= k < SEED_STREAMS``.
