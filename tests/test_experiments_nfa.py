@@ -138,6 +138,8 @@ def test_with_init_scales_adds_only_the_missing_runs_and_fit_scores_reads_them()
     assert scales == [0.3] and values.shape == (1, 1)
     when = "fit" if runs[0.3, 0]["fit"] is not None else "end"
     assert values[0, 0] == nfa.score(runs[0.3, 0], "cos", when)
+    _, base = nfa.fit_scores({(0.3, 0): runs[0.3, 0]}, [0], key="nfm_reference")
+    assert base[0, 0] == nfa.score(runs[0.3, 0], "nfm_reference", when)
     with pytest.raises(ValueError, match="positive"):
         nfa.with_init_scales(setup, [0], {}, extra=(0.0,))
     with pytest.raises(TypeError, match="dict"):

@@ -289,8 +289,9 @@ def with_init_scales(setup: Setup, seeds, runs: dict, extra=(0.1, 0.3)) -> dict:
     return {**runs, **more}
 
 
-def fit_scores(runs: dict, seeds) -> tuple[list, np.ndarray]:
-    """The first-layer α = 1 score at each run's fit (at the end for a run that never fits).
+def fit_scores(runs: dict, seeds, key: str = "cos") -> tuple[list, np.ndarray]:
+    """The first-layer record ``key`` at each run's fit (at the end for a run that never fits):
+    ``"cos"`` the α = 1 score, ``"nfm_reference"`` its baseline cos(NFM, P₁₂).
 
     Returns:
         ``(scales, values)``: the init scales in ``runs``, sorted, and ``values [scales, seeds]``.
@@ -300,7 +301,7 @@ def fit_scores(runs: dict, seeds) -> tuple[list, np.ndarray]:
         [
             [
                 score(
-                    runs[s, k], "cos", "fit" if runs[s, k]["fit"] is not None else "end"
+                    runs[s, k], key, "fit" if runs[s, k]["fit"] is not None else "end"
                 )
                 for k in seeds
             ]
@@ -1123,20 +1124,11 @@ def fit_score_figure(runs: dict, setup: Setup, seeds):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    scales = sorted({s for s, _ in runs})
     for key, style, label in (
         ("cos", "o-", "cos(NFM, AGOP), α = 1"),
         ("nfm_reference", "s--", "cos(NFM, P₁₂), baseline"),
     ):
-        values = [
-            [
-                score(
-                    runs[s, k], key, "fit" if runs[s, k]["fit"] is not None else "end"
-                )
-                for k in seeds
-            ]
-            for s in scales
-        ]
+        scales, values = fit_scores(runs, seeds, key)
         line = ax.plot(scales, np.median(values, 1), style, label=label)[0]
         for s, v in zip(scales, values):
             ax.plot([s] * len(v), v, ".", color=line.get_color(), alpha=0.6)
